@@ -1,0 +1,264 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/hibiken/asynq"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/creditgate/creditgate/calapi"
+	"github.com/creditgate/creditgate/credits"
+	"github.com/creditgate/creditgate/ingest"
+	"github.com/creditgate/creditgate/worker"
+)
+
+// role is which parts of creditgate a process runs.
+type role string
+
+const (
+	roleServe  role = "serve"
+	roleIngest role = "ingest"
+	roleWorker role = "worker"
+)
+
+func (r role) ingests() bool { return r == roleServe || r == roleIngest }
+func (r role) decides() bool { return r == roleServe || r == roleWorker }
+
+// app is one running creditgate process.
+type app struct {
+	cfg      *config
+	role     role
+	log      *slog.Logger
+	embedded *miniredis.Miniredis
+	rdb      *redis.Client
+	ledger   credits.Store
+	client   *asynq.Client
+	server   *asynq.Server
+	handler  *worker.Handler
+	ln       net.Listener
+	http     *http.Server
+	secret   webhookSecret
+	metrics  *metrics
+	observe  func(worker.Decision) // extra observer (demo, tests)
+	closers  []func()
+}
+
+// newApp opens everything a role needs. On error, what was opened is closed.
+func newApp(ctx context.Context, cfg *config, r role, log *slog.Logger, observe func(worker.Decision)) (a *app, err error) {
+	a = &app{cfg: cfg, role: r, log: log, metrics: newMetrics(), observe: observe}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if err := a.openBroker(ctx); err != nil {
+		return nil, err
+	}
+	var ready []ingest.Checker
+	ready = append(ready, ingest.Checker{Name: "redis", Check: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }})
+	if r.decides() {
+		a.ledger, err = openLedger(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		a.closers = append(a.closers, func() { _ = a.ledger.Close() })
+		ready = append(ready, ingest.Checker{Name: "database", Check: a.ledger.Ping})
+		if err := a.newWorker(); err != nil {
+			return nil, err
+		}
+	}
+	var h http.Handler
+	if r.ingests() {
+		a.secret, err = loadSecret(cfg.WebhookSecret, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		a.client = asynq.NewClientFromRedisClient(a.rdb)
+		h = ingest.NewServer(ingest.Config{
+			Secret: a.secret.value, Enqueuer: a.client, Ready: ready, Logger: log,
+			Observe: a.metrics.observeWebhook, Mount: a.mount,
+		})
+	} else {
+		h = ingest.NewProbeServer(ready, log, a.mount)
+	}
+	a.ln, err = net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	a.http = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return a, nil
+}
+
+// openBroker connects to Redis, or starts the embedded in-memory broker.
+func (a *app) openBroker(ctx context.Context) error {
+	url := a.cfg.RedisURL
+	if url == "" {
+		if a.role != roleServe {
+			return usagef("REDIS_URL is required for 'creditgate %s': roles that run apart must share one Redis", a.role)
+		}
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			return fmt.Errorf("start embedded broker: %w", err)
+		}
+		a.embedded = m
+		a.closers = append(a.closers, m.Close)
+		url = "redis://" + m.Addr()
+	}
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return usagef("REDIS_URL: %s", err)
+	}
+	a.rdb = redis.NewClient(opt)
+	a.closers = append(a.closers, func() { _ = a.rdb.Close() })
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := a.rdb.Ping(pctx).Err(); err != nil {
+		return fmt.Errorf("connect to Redis at %s: %w", redactURL(url), err)
+	}
+	return nil
+}
+
+// calClient is the Cal.com client, or nil for shadow mode.
+func (a *app) calClient() (worker.CalAPI, error) {
+	if a.cfg.CalAPIKey == "" {
+		return nil, nil
+	}
+	switch a.cfg.CalAPIVersion {
+	case "v2", "":
+		return calapi.NewClient(a.cfg.CalAPIURL, a.cfg.CalAPIKey, calapi.Options{Logger: a.log}), nil
+	case "v1":
+		return nil, usagef("CALCOM_API_VERSION=v1 is not supported by this build yet; use v2")
+	}
+	return nil, usagef("CALCOM_API_VERSION %q: want v2 or v1", a.cfg.CalAPIVersion)
+}
+
+func (a *app) newWorker() error {
+	cal, err := a.calClient()
+	if err != nil {
+		return err
+	}
+	a.handler = worker.New(worker.Config{
+		Ledger: a.ledger, Cal: cal, DefaultCost: a.cfg.DefaultCost,
+		LateCancelWindow: a.cfg.LateCancelWindow, Logger: a.log,
+		Observe: func(d worker.Decision) {
+			a.metrics.observeDecision(d)
+			if a.observe != nil {
+				a.observe(d)
+			}
+		},
+	})
+	a.server = asynq.NewServerFromRedisClient(a.rdb, asynq.Config{
+		Concurrency:       a.cfg.Concurrency,
+		Queues:            map[string]int{worker.Queue: 1},
+		TaskCheckInterval: a.cfg.TaskCheck,
+		RetryDelayFunc:    worker.RetryDelay,
+		IsFailure:         worker.IsFailure,
+		ShutdownTimeout:   a.cfg.ShutdownTimeout,
+		Logger:            asynqLogger{a.log},
+		LogLevel:          asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			id, _ := asynq.GetTaskID(ctx)
+			a.log.Warn("decision failed", slog.String("task_id", id), slog.String("type", t.Type()),
+				slog.Int("retried", retried), slog.Int("max_retry", maxRetry), slog.String("err", err.Error()))
+		}),
+	})
+	return nil
+}
+
+func (a *app) mount(e *echo.Echo) { a.metrics.mount(e) }
+
+// addr is the address the HTTP server listens on.
+func (a *app) addr() string { return a.ln.Addr().String() }
+
+// run serves until ctx ends, then shuts down gracefully: stop taking
+// webhooks, let in-flight decisions finish within the shutdown timeout,
+// hand the rest back to the queue.
+func (a *app) run(ctx context.Context) error {
+	errc := make(chan error, 2)
+	if a.server != nil {
+		if err := a.server.Start(a.handler.Mux()); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+	}
+	go func() {
+		if err := a.http.Serve(a.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http: %w", err)
+		}
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	a.log.Info("shutting down", slog.String("role", string(a.role)))
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = a.http.Shutdown(sctx)
+	if a.server != nil {
+		a.server.Shutdown()
+	}
+	return err
+}
+
+// close releases everything, newest first.
+func (a *app) close() {
+	if a.client != nil {
+		_ = a.client.Close()
+		a.client = nil
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// banner tells, in a few lines, where to point Cal.com and what runs.
+func (a *app) banner(w io.Writer) {
+	fmt.Fprintf(w, "creditgate %s listening on http://%s\n", a.role, a.addr())
+	if a.role.ingests() {
+		fmt.Fprintf(w, "  webhook URL: http://%s/webhooks/calcom  (Cal.com > Settings > Developer > Webhooks)\n", hostPort(a.addr()))
+		switch {
+		case a.secret.generated:
+			fmt.Fprintf(w, "  webhook secret: %s  (generated and kept in %s; paste it into the webhook's Secret field — it is not shown again)\n", a.secret.value, a.secret.source)
+		default:
+			fmt.Fprintf(w, "  webhook secret: from %s\n", a.secret.source)
+		}
+	}
+	if a.embedded != nil {
+		fmt.Fprintln(w, "  broker: embedded in-memory Redis — NOT DURABLE: queued bookings are lost when this process stops; set REDIS_URL for real use")
+	} else {
+		fmt.Fprintf(w, "  broker: %s\n", redactURL(a.cfg.RedisURL))
+	}
+	if a.role.decides() {
+		fmt.Fprintf(w, "  ledger: %s\n", redactURL(a.cfg.DatabaseURL))
+		if a.cfg.CalAPIKey == "" {
+			fmt.Fprintln(w, "  Cal.com: SHADOW MODE — CALCOM_API_KEY is unset: decisions are recorded and logged, nothing is confirmed or declined")
+		} else {
+			fmt.Fprintf(w, "  Cal.com: API %s at %s\n", a.cfg.CalAPIVersion, a.cfg.CalAPIURL)
+		}
+	}
+}
+
+// hostPort makes a listen address printable as a URL host.
+func hostPort(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,216 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/creditgate/creditgate/calapi"
+	"github.com/creditgate/creditgate/credits"
+)
+
+// requested decides a booking that asked for confirmation.
+func (h *Handler) requested(ctx context.Context, bt BookingTask) error {
+	status, err := h.status(ctx, bt)
+	if err != nil {
+		return err
+	}
+	rec, err := h.record(ctx, bt)
+	if err != nil {
+		return err
+	}
+	switch status {
+	case calapi.StatusAccepted:
+		// A BOOKING_REQUESTED proves it was pending: whoever accepted it
+		// before us was the host.
+		rec.SeenPending = true
+		return h.accepted(ctx, bt, rec)
+	case calapi.StatusRejected, calapi.StatusCancelled:
+		return h.refundIfDebited(ctx, bt, rec, "booking "+status+" at Cal.com before it was decided")
+	case calapi.StatusPending:
+	default:
+		return fmt.Errorf("decide %s: unknown status %q at Cal.com", bt.UID, status)
+	}
+	rec.SeenPending = true
+	if err := h.save(ctx, bt, rec); err != nil {
+		return err
+	}
+
+	if bt.RescheduleUID != "" {
+		moved, err := h.move(ctx, bt.RescheduleUID, bt.UID)
+		if err != nil {
+			return err
+		}
+		if moved {
+			if err := h.confirm(ctx, bt, rec); err != nil {
+				return settled(err)
+			}
+			return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeConfirmed,
+				Reason: "rescheduled from " + bt.RescheduleUID + ": debit carried over"})
+		}
+	}
+
+	cost, err := h.cost(ctx, bt.EventTypeID)
+	if err != nil {
+		return err
+	}
+	rec.Cost = cost
+	if cost == 0 {
+		if err := h.confirm(ctx, bt, rec); err != nil {
+			return settled(err)
+		}
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeConfirmed, Reason: "free event type"})
+	}
+	if bt.Email == "" {
+		reason := fmt.Sprintf("We could not tell who made this booking, so we could not use any credit; "+
+			"this session costs %s.", plural(cost))
+		return h.decline(ctx, bt, rec, cost, reason)
+	}
+
+	res, err := h.cfg.Ledger.Debit(ctx, credits.Debit{Email: bt.Email, BookingUID: bt.UID, Amount: cost,
+		Note: fmt.Sprintf("booking %s (event type %d)", bt.UID, bt.EventTypeID)})
+	var short *credits.InsufficientError
+	switch {
+	case errors.As(err, &short):
+		return h.decline(ctx, bt, rec, cost, shortReason(short.Balance, cost))
+	case err != nil:
+		return fmt.Errorf("debit %s: %w", bt.UID, err)
+	}
+	if err := h.confirm(ctx, bt, rec); err != nil {
+		return settled(err)
+	}
+	reason := fmt.Sprintf("debited %s, balance now %d", plural(cost), res.Balance)
+	if res.Already {
+		reason = fmt.Sprintf("already debited %s", plural(cost))
+	}
+	return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeConfirmed, Cost: cost, Reason: reason})
+}
+
+// created settles a BOOKING_CREATED.
+func (h *Handler) created(ctx context.Context, bt BookingTask) error {
+	if strings.EqualFold(bt.Status, "PENDING") {
+		return h.requested(ctx, bt)
+	}
+	status, err := h.status(ctx, bt)
+	if err != nil {
+		return err
+	}
+	rec, err := h.record(ctx, bt)
+	if err != nil {
+		return err
+	}
+	switch status {
+	case calapi.StatusPending:
+		return h.requested(ctx, bt)
+	case calapi.StatusAccepted:
+		return h.accepted(ctx, bt, rec)
+	default:
+		return h.refundIfDebited(ctx, bt, rec, "booking "+status+" at Cal.com")
+	}
+}
+
+// accepted settles a booking Cal.com holds as accepted: our own confirm's
+// echo, a host's manual confirm (never cancelled), or an event type that
+// skips confirmation (debited, or cancelled when short of credit).
+func (h *Handler) accepted(ctx context.Context, bt BookingTask, rec credits.Booking) error {
+	if _, err := h.cfg.Ledger.LiveDebit(ctx, bt.UID); err == nil {
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeNothing, Reason: "accepted and already debited"})
+	} else if !errors.Is(err, credits.ErrNotFound) {
+		return fmt.Errorf("live debit %s: %w", bt.UID, err)
+	}
+	if bt.RescheduleUID != "" {
+		moved, err := h.move(ctx, bt.RescheduleUID, bt.UID)
+		if err != nil {
+			return err
+		}
+		if moved {
+			return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeMoved,
+				Reason: "rescheduled from " + bt.RescheduleUID + ": debit carried over"})
+		}
+	}
+	cost, err := h.cost(ctx, bt.EventTypeID)
+	if err != nil {
+		return err
+	}
+	rec.Cost = cost
+	if cost == 0 {
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeNothing, Reason: "free event type"})
+	}
+	email := bt.Email
+	if email == "" {
+		email = rec.Email
+	}
+
+	var res credits.DebitResult
+	var short *credits.InsufficientError
+	if email == "" {
+		short = &credits.InsufficientError{Cost: cost}
+	} else {
+		res, err = h.cfg.Ledger.Debit(ctx, credits.Debit{Email: email, BookingUID: bt.UID, Amount: cost,
+			Note: fmt.Sprintf("booking %s accepted (event type %d)", bt.UID, bt.EventTypeID)})
+		if err != nil && !errors.As(err, &short) {
+			return fmt.Errorf("debit %s: %w", bt.UID, err)
+		}
+	}
+	switch {
+	case short == nil && rec.SeenPending:
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeOverride, Cost: cost,
+			Reason: fmt.Sprintf("confirmed by the host; debited %s, balance now %d", plural(cost), res.Balance)})
+	case short == nil:
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeConfirmed, Cost: cost,
+			Reason: fmt.Sprintf("debited %s, balance now %d", plural(cost), res.Balance)})
+	case rec.SeenPending:
+		note := fmt.Sprintf("admitted by host without credit (balance %d, cost %d)", short.Balance, cost)
+		if email != "" {
+			if _, err := h.cfg.Ledger.Record(ctx, email, credits.KindOverride, bt.UID, note); err != nil {
+				return fmt.Errorf("record override %s: %w", bt.UID, err)
+			}
+		}
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeOverride, Cost: cost, Reason: note})
+	default:
+		return h.cancel(ctx, bt, rec, cost, shortReason(short.Balance, cost))
+	}
+}
+
+// status is the booking's state at Cal.com; in shadow mode, the webhook's.
+func (h *Handler) status(ctx context.Context, bt BookingTask) (string, error) {
+	if h.cfg.Cal == nil {
+		return normalStatus(bt.Status), nil
+	}
+	b, err := h.cfg.Cal.GetBooking(ctx, ref(bt))
+	if err != nil {
+		return "", callError("get booking "+bt.UID, err)
+	}
+	return b.Status, nil
+}
+
+func ref(bt BookingTask) calapi.BookingRef {
+	return calapi.BookingRef{UID: bt.UID, ID: bt.BookingID}
+}
+
+// normalStatus maps a webhook's status to calapi's; a webhook without one
+// is taken as pending (BOOKING_REQUESTED's meaning).
+func normalStatus(s string) string {
+	switch strings.ToUpper(s) {
+	case "ACCEPTED":
+		return calapi.StatusAccepted
+	case "REJECTED":
+		return calapi.StatusRejected
+	case "CANCELLED":
+		return calapi.StatusCancelled
+	}
+	return calapi.StatusPending
+}
+
+func shortReason(balance, cost int64) string {
+	return fmt.Sprintf("Not enough credit: your balance is %s and this session costs %s. "+
+		"Please top up your credit and book again.", plural(balance), plural(cost))
+}
+
+func plural(n int64) string {
+	if n == 1 || n == -1 {
+		return fmt.Sprintf("%d credit", n)
+	}
+	return fmt.Sprintf("%d credits", n)
+}
