@@ -88,7 +88,7 @@ var settings = []setting{
 	{"CALCOM_RATE_LIMIT", "calcom-rate-limit", "100", "Cal.com calls a minute, shared by all workers", integer("CALCOM_RATE_LIMIT", 1, func(c *config) *int { return &c.RateLimit })},
 	{"CREDITGATE_ADMIN_TOKEN", "admin-token", "", "guards the dashboard and admin API; unset: admin routes off", str(func(c *config) *string { return &c.AdminToken })},
 	{"CREDITGATE_CONCURRENCY", "concurrency", "20", "decisions run at once by one worker process", integer("CREDITGATE_CONCURRENCY", 1, func(c *config) *int { return &c.Concurrency })},
-	{"CREDITGATE_TASK_CHECK_INTERVAL", "task-check-interval", "10ms", "how often an idle worker polls Redis for new tasks", dur("CREDITGATE_TASK_CHECK_INTERVAL", func(c *config) *time.Duration { return &c.TaskCheck })},
+	{"CREDITGATE_TASK_CHECK_INTERVAL", "task-check-interval", "5ms", "how often an idle worker polls Redis for new tasks (asynq default 1s adds up to a second per decision)", dur("CREDITGATE_TASK_CHECK_INTERVAL", func(c *config) *time.Duration { return &c.TaskCheck })},
 	{"CREDITGATE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long in-flight decisions may finish on SIGTERM", dur("CREDITGATE_SHUTDOWN_TIMEOUT", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 }
 

@@ -51,15 +51,17 @@ func importCSV(ctx context.Context, l credits.Store, path string, out, stderr io
 		}
 		defer fmt.Fprintln(stderr)
 	}
-	started := time.Now().Add(-time.Second)
 	var granted, skipped, credit int64
 	for i, g := range lines {
+		// An entry older than this call is the one an earlier import made.
+		// (Millisecond truncation absorbs the database's coarser clock.)
+		callStart := time.Now().Truncate(time.Millisecond)
 		e, err := l.Grant(ctx, g.email, g.amount, credits.GrantOptions{ExpiresAt: g.expiry, Note: g.note, Ref: g.ref})
 		if err != nil {
 			return fmt.Errorf("import %s line %d (%d of %d lines done; re-run to finish, nothing is granted twice): %w",
 				path, g.line, i, len(lines), err)
 		}
-		if e.CreatedAt.Before(started) {
+		if e.CreatedAt.Before(callStart) {
 			skipped++
 		} else {
 			granted++

@@ -21,14 +21,20 @@ import (
 // arriving at the fake Cal.com, and reports p50/p99/max.
 //
 //	go test -run='^$' -bench=EndToEndLatency -benchtime=300x ./cmd/creditgate
+//
+// The task-check sub-benchmarks compare asynq's poll interval when the
+// queue is empty: its default of 1s against the shorter ones creditgate
+// can choose.
 func BenchmarkEndToEndLatency(b *testing.B) {
 	for _, backend := range backends {
-		b.Run(backend, func(b *testing.B) { benchLatency(b, backend) })
+		for _, check := range []string{"1s", "100ms", "10ms", "5ms", "2ms"} {
+			b.Run(backend+"/task-check="+check, func(b *testing.B) { benchLatency(b, backend, check) })
+		}
 	}
 }
 
-func benchLatency(b *testing.B, backend string) {
-	tb := setup(b, backend, nil)
+func benchLatency(b *testing.B, backend, taskCheck string) {
+	tb := setup(b, backend, map[string]string{"CREDITGATE_TASK_CHECK_INTERVAL": taskCheck})
 	var (
 		mu       sync.Mutex
 		sent     = map[string]time.Time{}

@@ -53,6 +53,7 @@ Usage:
   creditgate credits import FILE.csv
   creditgate prices set EVENT_TYPE_ID COST
   creditgate prices list [--json]
+  creditgate healthcheck [--url URL]      probe /healthz (container health checks)
 
 Configuration comes from environment variables, each with a flag of the same
 meaning (run 'creditgate serve --help' to list them).
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout
 		return runCredits(ctx, rest, getenv, stdin, stdout, stderr)
 	case "prices":
 		return runPrices(ctx, rest, getenv, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
