@@ -1,6 +1,7 @@
 // Package credits is creditgate's ledger: members' credit, the append-only
 // entries that move it, the price of each Cal.com event type, and the record
-// of what was decided for each booking.
+// of what was decided for each booking; beside it, the booking tasks that
+// ran out of retries (dead letters), kept longer than the queue keeps them.
 //
 // Two backends implement Store: SQLite (embedded, the default) and
 // PostgreSQL. Open picks one from a URL. Both pass the same conformance suite
@@ -25,7 +26,7 @@ var (
 	// ErrInsufficient: the member's spendable balance is below the amount.
 	// The error is an *InsufficientError carrying the balance.
 	ErrInsufficient = errors.New("insufficient credit")
-	// ErrNotFound: no such booking, debit or entry.
+	// ErrNotFound: no such booking, debit, entry or dead letter.
 	ErrNotFound = errors.New("not found")
 	// ErrInvalid: an argument is out of range (non-positive grant, empty
 	// email, negative price...).
@@ -125,6 +126,23 @@ type Price struct {
 	UpdatedAt   time.Time
 }
 
+// DeadLetter is a booking task that ran out of retries (or failed
+// permanently). asynq drops archived tasks beyond 10,000 per queue or 90
+// days, so every dead letter is copied into the ledger's database. Dead
+// letters are operational records, not ledger entries: they are updated.
+type DeadLetter struct {
+	ID         string // the asynq task id (e.g. "BOOKING_REQUESTED:uid")
+	Queue      string
+	Type       string // asynq task type
+	Payload    []byte // the task payload, as enqueued (JSON); nil when empty
+	BookingUID string
+	Error      string // the last error, already free of secrets
+	Retried    int
+	FailedAt   time.Time
+	ReplayedAt *time.Time // set by MarkReplayed; nil while waiting
+	Replays    int
+}
+
 // Store is the ledger. Every method is safe for concurrent use by any number
 // of goroutines and processes sharing the database.
 type Store interface {
@@ -181,10 +199,28 @@ type Store interface {
 	// Prices lists every set price by event type id.
 	Prices(ctx context.Context) ([]Price, error)
 
-	// SaveBooking upserts the record of a booking.
+	// SaveBooking upserts the record of a booking: every field is replaced,
+	// Email normalised and UpdatedAt set to now. ErrInvalid for an empty UID.
 	SaveBooking(ctx context.Context, b Booking) error
 	// GetBooking returns a booking record, or ErrNotFound.
 	GetBooking(ctx context.Context, uid string) (Booking, error)
+
+	// SaveDeadLetter upserts by ID. The first save records every field
+	// (ReplayedAt nil, Replays 0, whatever d holds); a task that dies again
+	// after a replay updates Error, Retried and FailedAt, clears ReplayedAt
+	// and keeps the rest (Queue, Type, Payload, BookingUID as first saved,
+	// and the count of Replays). A zero FailedAt is taken as now. ErrInvalid
+	// for an empty ID or a negative Retried.
+	SaveDeadLetter(ctx context.Context, d DeadLetter) error
+	// DeadLetters lists dead letters, newest failure first (ties by ID);
+	// pending=true keeps only those not replayed since their last failure.
+	// None is an empty list, not nil.
+	DeadLetters(ctx context.Context, pending bool) ([]DeadLetter, error)
+	// GetDeadLetter returns one, or ErrNotFound.
+	GetDeadLetter(ctx context.Context, id string) (DeadLetter, error)
+	// MarkReplayed records a replay: ReplayedAt = at (now when zero),
+	// Replays++. ErrNotFound when unknown.
+	MarkReplayed(ctx context.Context, id string, at time.Time) error
 
 	// Ping checks the database answers.
 	Ping(ctx context.Context) error

@@ -49,6 +49,11 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 		// not come back together.
 		return d + time.Duration(rand.Int64N(int64(time.Second)))
 	}
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		// A worker died holding the task; asynq noticed late already
+		// (about a minute), so run it again at once.
+		return time.Second
+	}
 	return asynq.DefaultRetryDelayFunc(n, err, t)
 }
 

@@ -121,7 +121,7 @@ func (h *Handler) HandleBookingRequested(ctx context.Context, t *asynq.Task) err
 	if err != nil {
 		return err
 	}
-	return h.requested(ctx, bt)
+	return h.horizon(bt, h.requested(ctx, bt))
 }
 
 // HandleBookingCreated settles a booking Cal.com reports as created.
@@ -130,7 +130,19 @@ func (h *Handler) HandleBookingCreated(ctx context.Context, t *asynq.Task) error
 	if err != nil {
 		return err
 	}
-	return h.created(ctx, bt)
+	return h.horizon(bt, h.created(ctx, bt))
+}
+
+// horizon stops retrying a confirm-or-decline once the booking has
+// started: the decision can no longer matter, so the task is dead-lettered
+// with that reason instead of retrying for hours. (Refunds have no such
+// horizon: a cancellation's credit matters whenever it lands.)
+func (h *Handler) horizon(bt BookingTask, err error) error {
+	if err == nil || errors.Is(err, asynq.SkipRetry) || bt.StartTime == nil || h.cfg.Now().Before(*bt.StartTime) {
+		return err
+	}
+	return fmt.Errorf("%w (booking started at %s, a decision no longer matters: %w)",
+		err, bt.StartTime.UTC().Format(time.RFC3339), asynq.SkipRetry)
 }
 
 // HandleBookingCancelled refunds or forfeits a cancelled or rejected booking.

@@ -350,3 +350,19 @@ func TestMalformedTaskIsNotRetried(t *testing.T) {
 	err := b.handler.Mux().ProcessTask(context.Background(), asynq.NewTask(worker.TypeBookingRequested, []byte("{not json")))
 	require.ErrorIs(t, err, asynq.SkipRetry)
 }
+
+func TestRetryHorizonStopsAtTheBookingStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	b.grant(t, "ada@example.com", 2)
+	started := calapi.Booking{UID: "h1", ID: 1, Status: calapi.StatusPending, EventTypeID: 5,
+		AttendeeEmail: "ada@example.com", Start: now.Add(-time.Minute), End: now.Add(time.Hour)}
+	b.fake.AddBooking(started)
+	future := b.bk("h2", "ada@example.com", 5, calapi.StatusPending)
+	for _, x := range []calapi.Booking{started, future} {
+		b.fake.FailNext(1, http.MethodPost, "/confirm", http.StatusBadGateway, "BadGateway", "upstream down")
+		err := b.handle(t, calapi.TriggerBookingRequested, x, nil)
+		require.Error(t, err)
+		require.Equal(t, x.UID == "h1", errors.Is(err, asynq.SkipRetry), err.Error())
+	}
+}

@@ -39,6 +39,7 @@ type app struct {
 	role     role
 	log      *slog.Logger
 	embedded *miniredis.Miniredis
+	redisURL string // the broker's URL, embedded or not
 	rdb      *redis.Client
 	ledger   credits.Store
 	client   *asynq.Client
@@ -114,6 +115,7 @@ func (a *app) openBroker(ctx context.Context) error {
 		a.closers = append(a.closers, m.Close)
 		url = "redis://" + m.Addr()
 	}
+	a.redisURL = url
 	opt, err := redis.ParseURL(url)
 	if err != nil {
 		return usagef("REDIS_URL: %s", err)
@@ -125,7 +127,28 @@ func (a *app) openBroker(ctx context.Context) error {
 	if err := a.rdb.Ping(pctx).Err(); err != nil {
 		return fmt.Errorf("connect to Redis at %s: %w", redactURL(url), err)
 	}
+	if a.embedded == nil {
+		warnDurability(pctx, a.rdb, a.log)
+	}
 	return nil
+}
+
+// warnDurability warns when Redis would lose or evict queued bookings.
+// Managed Redis often forbids CONFIG: then it says it could not check.
+func warnDurability(ctx context.Context, rdb *redis.Client, log *slog.Logger) {
+	cfg, err := rdb.ConfigGet(ctx, "*").Result()
+	if err != nil {
+		log.Info("could not check Redis persistence settings (CONFIG GET refused); see deploy/redis.conf")
+		return
+	}
+	if cfg["appendonly"] != "yes" {
+		log.Warn("Redis persistence is off (appendonly no): a Redis restart loses queued bookings; use deploy/redis.conf",
+			slog.String("appendonly", cfg["appendonly"]), slog.String("save", cfg["save"]))
+	}
+	if p := cfg["maxmemory-policy"]; p != "" && p != "noeviction" {
+		log.Warn("Redis may evict queued bookings under memory pressure: set maxmemory-policy noeviction",
+			slog.String("maxmemory-policy", p))
+	}
 }
 
 // calClient is the Cal.com client, or nil for shadow mode.
@@ -133,9 +156,10 @@ func (a *app) calClient() (worker.CalAPI, error) {
 	if a.cfg.CalAPIKey == "" {
 		return nil, nil
 	}
+	hc := &http.Client{Transport: countingTransport{next: http.DefaultTransport, calls: a.metrics.calCalls}}
 	switch a.cfg.CalAPIVersion {
 	case "v2", "":
-		return calapi.NewClient(a.cfg.CalAPIURL, a.cfg.CalAPIKey, calapi.Options{Logger: a.log}), nil
+		return calapi.NewClient(a.cfg.CalAPIURL, a.cfg.CalAPIKey, calapi.Options{Logger: a.log, HTTPClient: hc}), nil
 	case "v1":
 		return nil, usagef("CALCOM_API_VERSION=v1 is not supported by this build yet; use v2")
 	}
@@ -148,7 +172,7 @@ func (a *app) newWorker() error {
 		return err
 	}
 	a.handler = worker.New(worker.Config{
-		Ledger: a.ledger, Cal: cal, DefaultCost: a.cfg.DefaultCost,
+		Ledger: meteredLedger{Store: a.ledger, m: a.metrics}, Cal: cal, DefaultCost: a.cfg.DefaultCost,
 		LateCancelWindow: a.cfg.LateCancelWindow, Logger: a.log,
 		Observe: func(d worker.Decision) {
 			a.metrics.observeDecision(d)
@@ -166,18 +190,41 @@ func (a *app) newWorker() error {
 		ShutdownTimeout:   a.cfg.ShutdownTimeout,
 		Logger:            asynqLogger{a.log},
 		LogLevel:          asynq.WarnLevel,
-		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
-			retried, _ := asynq.GetRetryCount(ctx)
-			maxRetry, _ := asynq.GetMaxRetry(ctx)
-			id, _ := asynq.GetTaskID(ctx)
-			a.log.Warn("decision failed", slog.String("task_id", id), slog.String("type", t.Type()),
-				slog.Int("retried", retried), slog.Int("max_retry", maxRetry), slog.String("err", err.Error()))
-		}),
+		ErrorHandler:      asynq.ErrorHandlerFunc(a.taskFailed),
 	})
+	a.metrics.reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)))
 	return nil
 }
 
-func (a *app) mount(e *echo.Echo) { a.metrics.mount(e) }
+// taskFailed logs a failed attempt; a final failure is also copied to the
+// database as a dead letter.
+func (a *app) taskFailed(ctx context.Context, t *asynq.Task, err error) {
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	id, _ := asynq.GetTaskID(ctx)
+	if !final(ctx, err) {
+		a.log.Warn("decision failed, will retry", slog.String("task_id", id), slog.String("type", t.Type()),
+			slog.Int("retried", retried), slog.Int("max_retry", maxRetry), slog.String("err", err.Error()))
+		return
+	}
+	a.metrics.deadLetters.Inc()
+	d, kerr := keepDeadLetter(ctx, a.ledger, t, err)
+	logDeadLetter(a.log, d)
+	if kerr != nil {
+		a.log.Error("dead letter not copied to the database (still in asynq's archive)",
+			slog.String("task_id", id), slog.String("err", kerr.Error()))
+	}
+}
+
+func (a *app) mount(e *echo.Echo) {
+	a.metrics.mount(e)
+	connOpt, err := asynq.ParseRedisURI(a.redisURL)
+	if err != nil {
+		a.log.Error("admin dashboard off: cannot parse the Redis URL")
+		return
+	}
+	a.mountAdmin(e, connOpt)
+}
 
 // addr is the address the HTTP server listens on.
 func (a *app) addr() string { return a.ln.Addr().String() }

@@ -22,6 +22,7 @@ type config struct {
 	ReconcileInterval time.Duration
 	RateLimit         int
 	AdminToken        string
+	AdminReadOnly     bool
 	Concurrency       int
 	TaskCheck         time.Duration
 	ShutdownTimeout   time.Duration
@@ -74,6 +75,17 @@ func integer(name string, min int, p func(c *config) *int) func(*config, string)
 	}
 }
 
+func boolean(name string, p func(c *config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%s: %q is not true or false", name, v)
+		}
+		*p(c) = b
+		return nil
+	}
+}
+
 var settings = []setting{
 	{"CREDITGATE_LISTEN", "listen", ":8080", "HTTP listen address", str(func(c *config) *string { return &c.Listen })},
 	{"REDIS_URL", "redis-url", "", "Redis URL; unset: an embedded in-memory broker (not durable)", str(func(c *config) *string { return &c.RedisURL })},
@@ -87,6 +99,7 @@ var settings = []setting{
 	{"CREDITGATE_RECONCILE_INTERVAL", "reconcile-interval", "5m", "how often pending bookings at Cal.com are listed and decided", dur("CREDITGATE_RECONCILE_INTERVAL", func(c *config) *time.Duration { return &c.ReconcileInterval })},
 	{"CALCOM_RATE_LIMIT", "calcom-rate-limit", "100", "Cal.com calls a minute, shared by all workers", integer("CALCOM_RATE_LIMIT", 1, func(c *config) *int { return &c.RateLimit })},
 	{"CREDITGATE_ADMIN_TOKEN", "admin-token", "", "guards the dashboard and admin API; unset: admin routes off", str(func(c *config) *string { return &c.AdminToken })},
+	{"CREDITGATE_ADMIN_READONLY", "admin-readonly", "false", "the dashboard shows queues but cannot delete, run or archive tasks", boolean("CREDITGATE_ADMIN_READONLY", func(c *config) *bool { return &c.AdminReadOnly })},
 	{"CREDITGATE_CONCURRENCY", "concurrency", "20", "decisions run at once by one worker process", integer("CREDITGATE_CONCURRENCY", 1, func(c *config) *int { return &c.Concurrency })},
 	{"CREDITGATE_TASK_CHECK_INTERVAL", "task-check-interval", "5ms", "how often an idle worker polls Redis for new tasks (asynq default 1s adds up to a second per decision)", dur("CREDITGATE_TASK_CHECK_INTERVAL", func(c *config) *time.Duration { return &c.TaskCheck })},
 	{"CREDITGATE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long in-flight decisions may finish on SIGTERM", dur("CREDITGATE_SHUTDOWN_TIMEOUT", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
@@ -100,6 +113,9 @@ type flagValue struct {
 }
 
 func (f *flagValue) String() string { return f.raw }
+
+// IsBoolFlag lets a true/false setting be given as a bare --flag.
+func (f *flagValue) IsBoolFlag() bool { return f.s.def == "false" }
 func (f *flagValue) Set(v string) error {
 	f.raw = v
 	return f.s.set(f.c, v)

@@ -52,6 +52,13 @@ func dbURL(t testing.TB, backend string) string {
 // waits for /healthz.
 func setup(t testing.TB, backend string, env map[string]string) *testBundle {
 	t.Helper()
+	b, _ := setupWithVars(t, backend, env)
+	return b
+}
+
+// setupWithVars is setup, also returning the environment serve got.
+func setupWithVars(t testing.TB, backend string, env map[string]string) (*testBundle, map[string]string) {
+	t.Helper()
 	fake := calapitest.NewServer(testAPIKey)
 	t.Cleanup(fake.Close)
 	vars := map[string]string{
@@ -71,7 +78,7 @@ func setup(t testing.TB, backend string, env map[string]string) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	b.ledger = l
-	return b
+	return b, vars
 }
 
 // startRun runs creditgate with args until the test ends and returns the

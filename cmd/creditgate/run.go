@@ -53,6 +53,8 @@ Usage:
   creditgate credits import FILE.csv
   creditgate prices set EVENT_TYPE_ID COST
   creditgate prices list [--json]
+  creditgate dlq list [--json] [--all] | dlq show ID | dlq replay ID|--all
+  creditgate migrate                    bring the ledger schema up to this version (before a roll-out)
   creditgate healthcheck [--url URL]      probe /healthz (container health checks)
 
 Configuration comes from environment variables, each with a flag of the same
@@ -82,6 +84,10 @@ func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout
 		return runCredits(ctx, rest, getenv, stdin, stdout, stderr)
 	case "prices":
 		return runPrices(ctx, rest, getenv, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, rest, getenv, stdout)
+	case "migrate":
+		return runMigrate(ctx, rest, getenv, stdout)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, getenv, stdout)
 	case "help", "-h", "--help":

@@ -2,8 +2,9 @@
 // backend runs Exercise against a real database of its kind, so the money
 // rules of package credits hold the same way on each. It has table tests
 // for every method, concurrency tests, property tests over random
-// sequences of operations (pgregory.net/rapid), and a race between OS
-// processes (Processes, HelperProcess).
+// sequences of operations (pgregory.net/rapid), a race between OS
+// processes (Processes, HelperProcess), and an upgrade of a database an
+// older schema filled (Upgrade).
 package creditstest
 
 import (
@@ -49,6 +50,10 @@ func Exercise(t *testing.T, open Opener) {
 		{"Prices", testPrices},
 		{"Bookings", testBookings},
 		{"Ping", testPing},
+		{"DeadLetters", testDeadLetters},
+		{"DeadLetterList", testDeadLetterList},
+		{"DeadLetterPayload", testDeadLetterPayload},
+		{"ConcurrentDeadLetters", testConcurrentDeadLetters},
 		{"ConcurrentDistinct", testConcurrentDistinct},
 		{"ConcurrentSameUID", testConcurrentSameUID},
 		{"ConcurrentSameUIDMembers", testConcurrentSameUIDMembers},

@@ -24,20 +24,42 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// Store is the ledger in a PostgreSQL database (the schema search_path
-// names). It implements credits.Store and adds Migrate and SchemaVersion;
-// see package ledger for the rules.
+// Store is the ledger in a PostgreSQL database (in the schema search_path
+// names). The methods of credits.Store, documented there, come from the
+// embedded ledger shared with the SQLite backend (credits/internal/ledger
+// holds the rules).
 type Store struct {
 	*ledger.Ledger
 }
 
 var _ credits.Store = (*Store)(nil)
 
+// Migrate brings the schema up to date, in one transaction; Open has done
+// so already. Running it again, or from several processes at once, is
+// harmless. A database migrated by a newer creditgate is refused with
+// credits.ErrSchemaTooNew.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.Ledger.Migrate(ctx)
+}
+
+// SchemaVersion is the version the database's schema is migrated to.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	return s.Ledger.SchemaVersion(ctx)
+}
+
+// LatestSchemaVersion is the schema version this binary migrates to.
+func (s *Store) LatestSchemaVersion() int {
+	return s.Ledger.LatestSchemaVersion()
+}
+
 // Option changes how Open and OpenPool set up a Store.
 type Option func(*options)
 
 type options struct {
 	now func() time.Time
+	// schemaVersion, when set, stops migrations there, as an older binary
+	// would (tests of upgrades; see export_test.go).
+	schemaVersion int
 }
 
 // WithNow makes the Store read the time from now instead of time.Now, so
@@ -88,6 +110,9 @@ func open(ctx context.Context, d *db, opts []Option) (*Store, error) {
 		MigrationLock:   qMigrationLock,
 		Migrations:      sub,
 	}, o.now)
+	if err == nil && o.schemaVersion != 0 {
+		err = l.LimitSchemaVersion(o.schemaVersion)
+	}
 	if err == nil {
 		err = l.Migrate(ctx)
 	}

@@ -24,14 +24,21 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// databaseURL is TEST_DATABASE_URL; without it the test is skipped.
+func databaseURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("TEST_DATABASE_URL")
+	if u == "" {
+		t.Skip("TEST_DATABASE_URL not set: skipping PostgreSQL tests")
+	}
+	return u
+}
+
 // schemaURL creates a schema of its own for the test, dropped at the end,
 // and returns TEST_DATABASE_URL with search_path set to it.
 func schemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		t.Skip("TEST_DATABASE_URL not set: skipping PostgreSQL tests")
-	}
+	base := databaseURL(t)
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
 	schema := "creditstest_" + hex.EncodeToString(b)
@@ -75,7 +82,7 @@ func setup(t *testing.T, opts ...postgres.Option) (*postgres.Store, string) {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	schemaURL(t) // skip early without a database
+	databaseURL(t) // skip at once without a database
 	creditstest.Exercise(t, func(t *testing.T, now func() time.Time) credits.Store {
 		s, _ := setup(t, postgres.WithNow(now))
 		return s
@@ -115,7 +122,7 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, s.Migrate(t.Context()))
 	v, err := s.SchemaVersion(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, s.Latest(), v)
+	require.Equal(t, s.LatestSchemaVersion(), v)
 
 	// Several processes starting at once all migrate, once.
 	errs := make(chan error, 4)
@@ -140,6 +147,34 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, s.Migrate(t.Context()), credits.ErrSchemaTooNew)
 	_, err = postgres.Open(t.Context(), dsn)
+	require.ErrorIs(t, err, credits.ErrSchemaTooNew)
+}
+
+// A database at schema version 1 (before dead letters) upgrades in place,
+// and a binary that knows only version 1 then refuses it.
+func TestUpgradeFromV1(t *testing.T) {
+	t.Parallel()
+	dsn := schemaURL(t)
+	openV1 := func(ctx context.Context, dsn string) (credits.Store, error) {
+		s, err := postgres.Open(ctx, dsn, postgres.WithSchemaVersion(1))
+		if err != nil {
+			return nil, err
+		}
+		v, err := s.SchemaVersion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, v)
+		return s, nil
+	}
+	creditstest.Upgrade(t, dsn, openV1, openDSN)
+
+	s, err := postgres.Open(t.Context(), dsn)
+	require.NoError(t, err)
+	defer s.Close()
+	v, err := s.SchemaVersion(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, s.LatestSchemaVersion(), v)
+	require.GreaterOrEqual(t, v, 2)
+	_, err = postgres.Open(t.Context(), dsn, postgres.WithSchemaVersion(1))
 	require.ErrorIs(t, err, credits.ErrSchemaTooNew)
 }
 

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"runtime"
 	"strings"
 	"time"
 
@@ -35,19 +36,41 @@ var migrations embed.FS
 // busyTimeout is how long a write waits for another process's write lock.
 const busyTimeout = 30 * time.Second
 
-// Store is the ledger in a SQLite database. It implements credits.Store
-// and adds Migrate and SchemaVersion; see package ledger for the rules.
+// Store is the ledger in a SQLite database. The methods of credits.Store,
+// documented there, come from the embedded ledger shared with the
+// PostgreSQL backend (credits/internal/ledger holds the rules).
 type Store struct {
 	*ledger.Ledger
 }
 
 var _ credits.Store = (*Store)(nil)
 
+// Migrate brings the schema up to date, in one transaction; Open has done
+// so already. Running it again, or from several processes at once, is
+// harmless. A database migrated by a newer creditgate is refused with
+// credits.ErrSchemaTooNew.
+func (s *Store) Migrate(ctx context.Context) error {
+	return s.Ledger.Migrate(ctx)
+}
+
+// SchemaVersion is the version the database's schema is migrated to.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	return s.Ledger.SchemaVersion(ctx)
+}
+
+// LatestSchemaVersion is the schema version this binary migrates to.
+func (s *Store) LatestSchemaVersion() int {
+	return s.Ledger.LatestSchemaVersion()
+}
+
 // Option changes how Open sets up a Store.
 type Option func(*options)
 
 type options struct {
 	now func() time.Time
+	// schemaVersion, when set, stops migrations there, as an older binary
+	// would (tests of upgrades; see export_test.go).
+	schemaVersion int
 }
 
 // WithNow makes the Store read the time from now instead of time.Now, so
@@ -76,6 +99,9 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		Migrations:      mustSub(migrations, "migrations"),
 	}
 	l, err := ledger.New(db, d, o.now)
+	if err == nil && o.schemaVersion != 0 {
+		err = l.LimitSchemaVersion(o.schemaVersion)
+	}
 	if err == nil {
 		err = l.Migrate(ctx)
 	}
@@ -123,6 +149,7 @@ func openDB(dsn string) (*db, error) {
 		_ = w.Close()
 		return nil, err
 	}
+	r.SetMaxOpenConns(max(4, runtime.NumCPU()))
 	return &db{w: w, r: r}, nil
 }
 

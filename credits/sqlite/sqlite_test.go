@@ -53,7 +53,8 @@ func TestHelperProcess(t *testing.T) {
 func TestOpenDSN(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "ledger.db")
-	for _, dsn := range []string{path, "sqlite:" + path, "sqlite://" + path, path + "?_pragma=cache_size(-4000)"} {
+	for _, dsn := range []string{path, "sqlite:" + path, "sqlite://" + path, "file:" + path,
+		path + "?_pragma=cache_size(-4000)"} {
 		s, err := sqlite.Open(t.Context(), dsn)
 		require.NoError(t, err, dsn)
 		_, err = s.Grant(t.Context(), "ann@example.com", 1, credits.GrantOptions{})
@@ -65,7 +66,7 @@ func TestOpenDSN(t *testing.T) {
 	defer s.Close()
 	bal, err := s.Balance(t.Context(), "ann@example.com")
 	require.NoError(t, err)
-	require.Equal(t, int64(4), bal, "every DSN reached the same file")
+	require.Equal(t, int64(5), bal, "every DSN reached the same file")
 
 	_, err = sqlite.Open(t.Context(), "sqlite:")
 	require.ErrorIs(t, err, credits.ErrInvalid)
@@ -95,7 +96,7 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, s.Migrate(t.Context()))
 	v, err := s.SchemaVersion(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, s.Latest(), v)
+	require.Equal(t, s.LatestSchemaVersion(), v)
 
 	// A database from a newer binary is refused.
 	db, err := sql.Open("sqlite", path)
@@ -105,6 +106,34 @@ func TestMigrate(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, s.Migrate(t.Context()), credits.ErrSchemaTooNew)
 	_, err = sqlite.Open(t.Context(), path)
+	require.ErrorIs(t, err, credits.ErrSchemaTooNew)
+}
+
+// A database at schema version 1 (before dead letters) upgrades in place,
+// and a binary that knows only version 1 then refuses it.
+func TestUpgradeFromV1(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	openV1 := func(ctx context.Context, dsn string) (credits.Store, error) {
+		s, err := sqlite.Open(ctx, dsn, sqlite.WithSchemaVersion(1))
+		if err != nil {
+			return nil, err
+		}
+		v, err := s.SchemaVersion(ctx)
+		require.NoError(t, err)
+		require.Equal(t, 1, v)
+		return s, nil
+	}
+	creditstest.Upgrade(t, path, openV1, openDSN)
+
+	s, err := sqlite.Open(t.Context(), path)
+	require.NoError(t, err)
+	defer s.Close()
+	v, err := s.SchemaVersion(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, s.LatestSchemaVersion(), v)
+	require.GreaterOrEqual(t, v, 2)
+	_, err = sqlite.Open(t.Context(), path, sqlite.WithSchemaVersion(1))
 	require.ErrorIs(t, err, credits.ErrSchemaTooNew)
 }
 

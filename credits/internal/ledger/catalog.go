@@ -44,6 +44,9 @@ func (l *Ledger) Prices(ctx context.Context) ([]credits.Price, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prices: %w", err)
 	}
+	if ps == nil {
+		ps = []credits.Price{} // lists encode as [], not null
+	}
 	return ps, nil
 }
 

@@ -169,6 +169,9 @@ func (l *Ledger) History(ctx context.Context, email string) ([]credits.Entry, er
 	if err != nil {
 		return nil, fmt.Errorf("history %s: %w", email, err)
 	}
+	if es == nil {
+		es = []credits.Entry{} // lists encode as [], not null
+	}
 	return es, nil
 }
 

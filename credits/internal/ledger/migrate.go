@@ -52,14 +52,26 @@ func parseMigrations(fsys fs.FS) ([]migration, error) {
 	return ms, nil
 }
 
-// Latest is the schema version this binary migrates to.
-func (l *Ledger) Latest() int {
+// LatestSchemaVersion is the schema version this binary migrates to.
+func (l *Ledger) LatestSchemaVersion() int {
 	return l.migrations[len(l.migrations)-1].version
 }
 
-// Migrate brings the schema to Latest in one transaction. Running it again,
-// or from several processes at once, is harmless. A database whose version
-// is newer than Latest is refused with credits.ErrSchemaTooNew.
+// LimitSchemaVersion makes the Ledger act as a binary whose newest
+// migration is version v: Migrate stops there, and a database migrated
+// further is refused as too new. Tests use it to build a database as an
+// older creditgate left it, then upgrade it. Call it before Migrate.
+func (l *Ledger) LimitSchemaVersion(v int) error {
+	if v < 1 || v > l.LatestSchemaVersion() {
+		return fmt.Errorf("limit schema version to %d of %d: %w", v, l.LatestSchemaVersion(), credits.ErrInvalid)
+	}
+	l.migrations = l.migrations[:v]
+	return nil
+}
+
+// Migrate brings the schema to LatestSchemaVersion in one transaction.
+// Running it again, or from several processes at once, is harmless. A
+// database whose version is newer is refused with credits.ErrSchemaTooNew.
 func (l *Ledger) Migrate(ctx context.Context) error {
 	err := l.db.WriteTx(ctx, func(q Querier) error {
 		if l.d.MigrationLock != "" {
@@ -74,8 +86,9 @@ func (l *Ledger) Migrate(ctx context.Context) error {
 		if err := q.QueryRow(ctx, qSchemaVersion).Scan(&current); err != nil {
 			return err
 		}
-		if current > l.Latest() {
-			return fmt.Errorf("version %d, this binary knows up to %d: %w", current, l.Latest(), credits.ErrSchemaTooNew)
+		if latest := l.LatestSchemaVersion(); current > latest {
+			return fmt.Errorf("schema version %d, this binary knows up to %d: %w",
+				current, latest, credits.ErrSchemaTooNew)
 		}
 		for _, m := range l.migrations[current:] {
 			if err := q.Exec(ctx, m.sql); err != nil {

@@ -96,3 +96,29 @@ const (
 
 	qRecordMigration = `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`
 )
+
+// Dead letters: operational records, updated in place (unlike entries).
+const (
+	deadLetterColumns = `id, queue, task_type, payload, booking_uid, last_error, retried,
+failed_at, replayed_at, replays`
+
+	// A task that dies again after a replay keeps its identity and its
+	// count of replays, and waits again.
+	qSaveDeadLetter = `INSERT INTO dead_letters
+(id, queue, task_type, payload, booking_uid, last_error, retried, failed_at, replayed_at, replays)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, 0)
+ON CONFLICT (id) DO UPDATE SET
+last_error = excluded.last_error, retried = excluded.retried, failed_at = excluded.failed_at,
+replayed_at = NULL`
+
+	qDeadLetters = `SELECT ` + deadLetterColumns + ` FROM dead_letters
+ORDER BY failed_at DESC, id`
+
+	qPendingDeadLetters = `SELECT ` + deadLetterColumns + ` FROM dead_letters
+WHERE replayed_at IS NULL ORDER BY failed_at DESC, id`
+
+	qGetDeadLetter = `SELECT ` + deadLetterColumns + ` FROM dead_letters WHERE id = $1`
+
+	qMarkReplayed = `UPDATE dead_letters SET replayed_at = $2, replays = replays + 1
+WHERE id = $1 RETURNING replays`
+)
