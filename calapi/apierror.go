@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,9 @@ func newAPIError(resp *http.Response, body []byte, method, path, apiKey string) 
 		} else {
 			_ = json.Unmarshal(calErr.Error, &e.Code) // NestJS: "error": "Not Found"
 			e.Message = messageText(calErr.Message)
+			if e.Message == "" { // API v1: {"error": "Your apiKey is not valid"}
+				e.Code, e.Message = "", e.Code
+			}
 		}
 	}
 	if e.Code == "" && e.Message == "" {
@@ -120,17 +124,22 @@ func bodyText(body []byte) string {
 	return truncate(strings.Join(strings.Fields(s), " "), maxMessage)
 }
 
-// redact hides the API key should a server echo it back.
+// redact hides the API key should a server echo it back, as is or
+// escaped the way a URL carries it.
 func redact(s, apiKey string) string {
 	if apiKey == "" {
 		return s
 	}
-	return strings.ReplaceAll(s, apiKey, "[redacted]")
+	for _, form := range []string{apiKey, url.QueryEscape(apiKey), url.PathEscape(apiKey)} {
+		s = strings.ReplaceAll(s, form, "[redacted]")
+	}
+	return s
 }
 
 // retryAfter reads Retry-After (seconds or an HTTP date) and, on a 429,
 // X-RateLimit-Reset-* (Cal.com's per-throttler headers, seconds; the largest
-// wins). Values past 1e9 are taken as unix times, as some proxies send.
+// wins). Values past 1e9 are taken as unix times, as some proxies send, and
+// past 1e11 as unix milliseconds, as API v1 sends X-RateLimit-Reset.
 func retryAfter(resp *http.Response, now time.Time) time.Duration {
 	if v := strings.TrimSpace(resp.Header.Get("Retry-After")); v != "" {
 		if d, ok := seconds(v, now); ok {
@@ -164,11 +173,14 @@ func seconds(v string, now time.Time) (time.Duration, bool) {
 	if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
 		return 0, false
 	}
-	if f > 1e9 { // a unix time, not a delay
+	switch {
+	case f > 1e11: // unix milliseconds: API v1's X-RateLimit-Reset
+		f = time.UnixMilli(int64(f)).Sub(now).Seconds()
+	case f > 1e9: // a unix time, not a delay
 		f = time.Unix(int64(f), 0).Sub(now).Seconds()
-		if f < 0 {
-			return 0, true
-		}
+	}
+	if f < 0 {
+		return 0, true
 	}
 	d := time.Duration(f * float64(time.Second))
 	if f > maxRetryAfter.Seconds() {

@@ -55,10 +55,29 @@ type Options struct {
 	// Logger receives one debug line per call and one per retry, with the
 	// method and path only. nil means no logs.
 	Logger *slog.Logger
+	// Limiter, when set, is asked before every attempt, retries included.
+	// A wait means the attempt does not go out: the call fails at once
+	// with a rate-limited *APIError (Code LocalRateLimit) carrying the wait
+	// as RetryAfter. nil means no limit of creditgate's own.
+	Limiter Limiter
 }
 
-// Client calls the Cal.com bookings API. It is safe for concurrent use.
+// Client calls the Cal.com bookings API v2. It is safe for concurrent use.
 type Client struct {
+	*conn
+}
+
+// NewClient returns a client for Cal.com API v2 at baseURL, the API's root
+// without a version (https://api.cal.com), authenticated with apiKey.
+// A malformed baseURL is reported by every call.
+func NewClient(baseURL, apiKey string, opts Options) *Client {
+	return &Client{conn: newConn(baseURL, apiKey, opts)}
+}
+
+// conn is what both API versions share: the base URL, the key, retries,
+// the rate limit and the guarantee that neither errors nor logs carry the
+// key.
+type conn struct {
 	base    string // scheme://host[/prefix], no trailing slash
 	baseErr error
 	apiKey  string
@@ -66,11 +85,8 @@ type Client struct {
 	log     *slog.Logger
 }
 
-// NewClient returns a client for Cal.com API v2 at baseURL, the API's root
-// without a version (https://api.cal.com), authenticated with apiKey.
-// A malformed baseURL is reported by every call.
-func NewClient(baseURL, apiKey string, opts Options) *Client {
-	c := &Client{
+func newConn(baseURL, apiKey string, opts Options) *conn {
+	c := &conn{
 		base:   strings.TrimRight(strings.TrimSpace(baseURL), "/"),
 		apiKey: apiKey,
 		log:    opts.Logger,
@@ -116,7 +132,30 @@ func httpClient(opts Options) *http.Client {
 	case hc.Timeout <= 0:
 		hc.Timeout = DefaultTimeout
 	}
+	if hc.CheckRedirect == nil {
+		hc.CheckRedirect = noRedirectUnlessGet
+	}
+	if opts.Limiter != nil {
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = &limitedTransport{limiter: opts.Limiter, next: base}
+	}
 	return &hc
+}
+
+// noRedirectUnlessGet hands a redirect of a PATCH, POST or DELETE back as
+// the answer: net/http would replay a 301 or 302 as a GET, and a GET that
+// answers 200 would look like a confirm that worked.
+func noRedirectUnlessGet(_ *http.Request, via []*http.Request) error {
+	if via[0].Method != http.MethodGet && via[0].Method != http.MethodHead {
+		return http.ErrUseLastResponse
+	}
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }
 
 // checkRetry retries network errors and 5xx only. A 429 is not retried: the
@@ -126,7 +165,7 @@ func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, erro
 		return false, nil
 	}
 	if err != nil {
-		return retryableNetError(err), nil
+		return !errors.Is(err, errLimited) && retryableNetError(err), nil
 	}
 	return resp.StatusCode >= 500, nil
 }
@@ -153,7 +192,7 @@ func backoff(minWait, maxWait time.Duration, attempt int, _ *http.Response) time
 	return d/2 + rand.N(d/2+1)
 }
 
-func (c *Client) logRetry(_ retryablehttp.Logger, req *http.Request, attempt int) {
+func (c *conn) logRetry(_ retryablehttp.Logger, req *http.Request, attempt int) {
 	if attempt > 0 {
 		c.log.LogAttrs(req.Context(), slog.LevelDebug, "cal.com retry",
 			slog.String("method", req.Method), slog.String("path", req.URL.EscapedPath()), slog.Int("attempt", attempt+1))
@@ -172,7 +211,7 @@ type call struct {
 
 // do sends c and returns the body of a 2xx answer. Any other answer is an
 // *APIError; a failure to get one is a *RequestError.
-func (c *Client) do(ctx context.Context, rc call) ([]byte, error) {
+func (c *conn) do(ctx context.Context, rc call) ([]byte, error) {
 	if c.baseErr != nil {
 		return nil, c.baseErr
 	}
@@ -205,7 +244,11 @@ func (c *Client) do(ctx context.Context, rc call) ([]byte, error) {
 	start := time.Now()
 	resp, err := c.http.Do(req)
 	if err != nil {
-		err = &RequestError{Method: rc.method, Path: path, Err: unwrapURLError(err), apiKey: c.apiKey}
+		if limitErr := limitError(err, rc.method, path); limitErr != nil {
+			err = limitErr
+		} else {
+			err = &RequestError{Method: rc.method, Path: path, Err: unwrapURLError(err), apiKey: c.apiKey}
+		}
 		c.log.LogAttrs(ctx, slog.LevelDebug, "cal.com call failed", slog.String("method", rc.method),
 			slog.String("path", path), slog.Duration("took", time.Since(start)), slog.String("error", err.Error()))
 		return nil, err

@@ -1,8 +1,10 @@
 // Package calapitest is a fake Cal.com for tests, benchmarks and the demo:
-// an in-memory bookings store behind the API v2 routes calapi.Client calls,
-// with Cal.com's headers, response shapes, error bodies and state rules
-// (only a pending booking can be confirmed or declined). It records every
-// call, and can fail or delay chosen calls to exercise retries and timeouts.
+// an in-memory bookings store behind the API v2 and legacy v1 routes that
+// calapi.Client and calapi.V1Client call, with Cal.com's headers, response
+// shapes, error bodies, pagination and state rules (v2 confirms or declines
+// only a pending booking; v1, like the real one, patches any). It records
+// every call, can fail or delay chosen calls to exercise retries and
+// timeouts, and can enforce Cal.com's per-key rate limit.
 //
 // It needs no *testing.T, so the demo can run it too. All methods are safe
 // for concurrent use.
@@ -13,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -32,13 +35,16 @@ type Server struct {
 	done   chan struct{} // closed by Close, to end delays
 	close  sync.Once
 
-	mu       sync.Mutex
-	bookings map[string]*calapi.Booking
-	nextID   int64
-	calls    []Call
-	hooks    []func(Call)
-	failures []*failure
-	delays   map[route]time.Duration
+	mu        sync.Mutex
+	bookings  map[string]*calapi.Booking
+	byID      map[int64]string // API v1's id → uid
+	nextID    int64
+	calls     []Call
+	hooks     []func(Call)
+	failures  []*failure
+	delays    map[route]time.Duration
+	limit     rateLimit
+	throttled int // 429s answered
 }
 
 // Call is one request the server answered.
@@ -46,6 +52,10 @@ type Call struct {
 	Method string
 	// Path is the URL path, without the query.
 	Path string
+	// Query is the URL's query, nil when it has none. API v1's apiKey is
+	// kept as "REDACTED", so that a test sees it was sent and a failing
+	// test's output never shows it.
+	Query url.Values
 	// Body is the request body, e.g. {"reason":"..."} for a decline.
 	Body []byte
 	// Status is the HTTP status answered.
@@ -75,6 +85,7 @@ func NewServer(apiKey string) *Server {
 		mux:      http.NewServeMux(),
 		done:     make(chan struct{}),
 		bookings: make(map[string]*calapi.Booking),
+		byID:     make(map[int64]string),
 		delays:   make(map[route]time.Duration),
 	}
 	s.routes()
@@ -93,8 +104,9 @@ func (s *Server) Close() {
 
 // AddBooking stores b, replacing any booking with its UID. A zero ID gets
 // the next free id, an empty Status is pending, and Status is normalised
-// with calapi.NormalizeStatus. It panics on an empty UID, which no request
-// could reach.
+// with calapi.NormalizeStatus. API v1 finds a booking by ID; of bookings
+// added with the same ID, it finds the last. It panics on an empty UID,
+// which no request could reach.
 func (s *Server) AddBooking(b calapi.Booking) {
 	if b.UID == "" {
 		panic("calapitest: AddBooking needs a UID")
@@ -110,7 +122,11 @@ func (s *Server) AddBooking(b calapi.Booking) {
 		b.ID = s.nextID
 	}
 	s.nextID = max(s.nextID, b.ID)
+	if old, ok := s.bookings[b.UID]; ok && s.byID[old.ID] == b.UID {
+		delete(s.byID, old.ID)
+	}
 	s.bookings[b.UID] = &b
+	s.byID[b.ID] = b.UID
 }
 
 // Booking returns the stored booking with uid, with the reasons given to
@@ -167,8 +183,9 @@ func (s *Server) OnCall(hook func(Call)) {
 
 // FailNext makes the next n requests with method (any if "") whose path ends
 // in pathSuffix fail with status and a Cal.com error body carrying code and
-// message, before any other check. A 429 also carries Cal.com's rate-limit
-// headers, with X-RateLimit-Reset-Default at 1 second.
+// message (v1's {"message"} on /v1/ paths), before any other check, the
+// rate limit included. A 429 also carries Cal.com's rate-limit headers,
+// with X-RateLimit-Reset-Default at 1 second.
 func (s *Server) FailNext(n int, method, pathSuffix string, status int, code, message string) {
 	if n <= 0 {
 		return
@@ -200,15 +217,17 @@ const statusClientGone = 499
 // serve records the request, applies delays and injected failures, then
 // routes it.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	call := Call{Method: r.Method, Path: r.URL.Path, At: time.Now()}
+	call := Call{Method: r.Method, Path: r.URL.Path, Query: recordedQuery(r.URL), At: time.Now()}
 	call.Body, _ = io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	r.Body = io.NopCloser(bytes.NewReader(call.Body))
 	rec := &statusRecorder{ResponseWriter: w}
 
 	if s.wait(r) {
-		if f := s.takeFailure(r); f != nil {
+		switch f := s.takeFailure(r); {
+		case f != nil:
 			writeFailure(rec, r, f)
-		} else {
+		case s.throttle(rec, r):
+		default:
 			s.mux.ServeHTTP(rec, r)
 		}
 		call.Status = rec.status()
@@ -259,9 +278,24 @@ func (s *Server) takeFailure(r *http.Request) *failure {
 	return nil
 }
 
+// recordedQuery is u's query with the v1 key's value hidden.
+func recordedQuery(u *url.URL) url.Values {
+	if u.RawQuery == "" {
+		return nil
+	}
+	q := u.Query()
+	if q.Has("apiKey") {
+		q["apiKey"] = []string{"REDACTED"}
+	}
+	return q
+}
+
 func (s *Server) record(c Call) {
 	s.mu.Lock()
 	s.calls = append(s.calls, c)
+	if c.Status == http.StatusTooManyRequests {
+		s.throttled++
+	}
 	hooks := slices.Clone(s.hooks)
 	s.mu.Unlock()
 	for _, h := range hooks {

@@ -15,13 +15,19 @@ import (
 // apiVersion is the cal-api-version the v2 bookings routes require.
 const apiVersion = "2024-08-13"
 
-// routes lists every route the fake speaks. API v1 and the bookings list
-// belong here when they come.
+// routes lists every route the fake speaks.
 func (s *Server) routes() {
+	s.mux.Handle("GET /v2/bookings", s.v2(s.handleList))
 	s.mux.Handle("GET /v2/bookings/{uid}", s.v2(s.handleGetBooking))
 	s.mux.Handle("POST /v2/bookings/{uid}/confirm", s.v2(s.handleConfirm))
 	s.mux.Handle("POST /v2/bookings/{uid}/decline", s.v2(s.handleDecline))
 	s.mux.Handle("POST /v2/bookings/{uid}/cancel", s.v2(s.handleCancel))
+
+	s.mux.Handle("GET /v1/bookings", s.v1(s.handleV1List))
+	s.mux.Handle("GET /v1/bookings/{id}", s.v1(s.handleV1Get))
+	s.mux.Handle("PATCH /v1/bookings/{id}", s.v1(s.handleV1Patch))
+	s.mux.Handle("DELETE /v1/bookings/{id}/cancel", s.v1(s.handleV1Cancel))
+
 	s.mux.HandleFunc("/", handleNotFound)
 }
 
@@ -43,6 +49,10 @@ func (s *Server) v2(next http.HandlerFunc) http.Handler {
 }
 
 func handleNotFound(w http.ResponseWriter, r *http.Request) {
+	if isV1(r) {
+		writeV1Error(w, http.StatusNotFound, "Not found")
+		return
+	}
 	writeError(w, r, http.StatusNotFound, "NotFoundException", fmt.Sprintf("Cannot %s %s", r.Method, r.URL.Path))
 }
 
@@ -128,7 +138,11 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
 		return true
 	}
 	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
-		writeError(w, r, http.StatusBadRequest, "BadRequestException", "Invalid JSON body")
+		if isV1(r) {
+			writeV1Error(w, http.StatusBadRequest, "Invalid JSON body")
+		} else {
+			writeError(w, r, http.StatusBadRequest, "BadRequestException", "Invalid JSON body")
+		}
 		return false
 	}
 	return true
@@ -156,6 +170,10 @@ func writeFailure(w http.ResponseWriter, r *http.Request, f *failure) {
 		h.Set("X-RateLimit-Limit-Default", "120")
 		h.Set("X-RateLimit-Remaining-Default", "0")
 		h.Set("X-RateLimit-Reset-Default", "1")
+	}
+	if isV1(r) {
+		writeV1Error(w, f.status, f.message)
+		return
 	}
 	writeError(w, r, f.status, f.code, f.message)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/creditgate/creditgate/calapi"
+	"github.com/creditgate/creditgate/calapi/ratelimit"
 	"github.com/creditgate/creditgate/credits"
 	"github.com/creditgate/creditgate/ingest"
 	"github.com/creditgate/creditgate/worker"
@@ -45,12 +46,14 @@ type app struct {
 	client   *asynq.Client
 	server   *asynq.Server
 	handler  *worker.Handler
-	ln       net.Listener
-	http     *http.Server
-	secret   webhookSecret
-	metrics  *metrics
-	observe  func(worker.Decision) // extra observer (demo, tests)
-	closers  []func()
+	// reconciler lists bookings pending at Cal.com; nil in shadow mode.
+	reconciler *worker.Reconciler
+	ln         net.Listener
+	http       *http.Server
+	secret     webhookSecret
+	metrics    *metrics
+	observe    func(worker.Decision) // extra observer (demo, tests)
+	closers    []func()
 }
 
 // newApp opens everything a role needs. On error, what was opened is closed.
@@ -151,17 +154,32 @@ func warnDurability(ctx context.Context, rdb *redis.Client, log *slog.Logger) {
 	}
 }
 
-// calClient is the Cal.com client, or nil for shadow mode.
-func (a *app) calClient() (worker.CalAPI, error) {
+// calClient is what the worker needs of Cal.com: decide, and list pending
+// bookings for the reconciler. Both API versions' clients are one.
+type calClient interface {
+	worker.CalAPI
+	worker.Lister
+}
+
+// calClient is the Cal.com client, or nil for shadow mode. Every call it
+// makes first takes a token from the rate limit all workers share.
+func (a *app) calClient() (calClient, error) {
 	if a.cfg.CalAPIKey == "" {
 		return nil, nil
 	}
-	hc := &http.Client{Transport: countingTransport{next: http.DefaultTransport, calls: a.metrics.calCalls}}
+	if a.cfg.RateWindow <= 0 {
+		return nil, usagef("CALCOM_RATE_WINDOW must be longer than 0")
+	}
+	opts := calapi.Options{
+		Logger:     a.log,
+		HTTPClient: &http.Client{Transport: countingTransport{next: http.DefaultTransport, calls: a.metrics.calCalls}},
+		Limiter:    ratelimit.NewWindow(a.rdb, a.cfg.RateLimit, a.cfg.RateWindow),
+	}
 	switch a.cfg.CalAPIVersion {
 	case "v2", "":
-		return calapi.NewClient(a.cfg.CalAPIURL, a.cfg.CalAPIKey, calapi.Options{Logger: a.log, HTTPClient: hc}), nil
+		return calapi.NewClient(a.cfg.CalAPIURL, a.cfg.CalAPIKey, opts), nil
 	case "v1":
-		return nil, usagef("CALCOM_API_VERSION=v1 is not supported by this build yet; use v2")
+		return calapi.NewV1Client(a.cfg.CalAPIURL, a.cfg.CalAPIKey, opts), nil
 	}
 	return nil, usagef("CALCOM_API_VERSION %q: want v2 or v1", a.cfg.CalAPIVersion)
 }
@@ -171,8 +189,15 @@ func (a *app) newWorker() error {
 	if err != nil {
 		return err
 	}
+	var decider worker.CalAPI // a nil calClient must stay a nil interface: shadow mode
+	if cal != nil {
+		decider = cal
+		q := asynq.NewClientFromRedisClient(a.rdb)
+		a.closers = append(a.closers, func() { _ = q.Close() })
+		a.reconciler = worker.NewReconciler(cal, q, a.log)
+	}
 	a.handler = worker.New(worker.Config{
-		Ledger: meteredLedger{Store: a.ledger, m: a.metrics}, Cal: cal, DefaultCost: a.cfg.DefaultCost,
+		Ledger: meteredLedger{Store: a.ledger, m: a.metrics}, Cal: decider, DefaultCost: a.cfg.DefaultCost,
 		LateCancelWindow: a.cfg.LateCancelWindow, Logger: a.log,
 		Observe: func(d worker.Decision) {
 			a.metrics.observeDecision(d)
@@ -235,7 +260,12 @@ func (a *app) addr() string { return a.ln.Addr().String() }
 func (a *app) run(ctx context.Context) error {
 	errc := make(chan error, 2)
 	if a.server != nil {
-		if err := a.server.Start(a.handler.Mux()); err != nil {
+		mux := a.handler.Mux()
+		if a.reconciler != nil && a.cfg.ReconcileInterval > 0 {
+			mux.HandleFunc(worker.TypeReconcile, a.reconciler.HandleReconcile)
+			go func() { _ = a.reconciler.Run(ctx, a.cfg.ReconcileInterval) }()
+		}
+		if err := a.server.Start(mux); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
 	}
@@ -293,7 +323,8 @@ func (a *app) banner(w io.Writer) {
 		if a.cfg.CalAPIKey == "" {
 			fmt.Fprintln(w, "  Cal.com: SHADOW MODE — CALCOM_API_KEY is unset: decisions are recorded and logged, nothing is confirmed or declined")
 		} else {
-			fmt.Fprintf(w, "  Cal.com: API %s at %s\n", a.cfg.CalAPIVersion, a.cfg.CalAPIURL)
+			fmt.Fprintf(w, "  Cal.com: API %s at %s, at most %d calls per %s across all workers, pending bookings reconciled every %s\n",
+				a.cfg.CalAPIVersion, a.cfg.CalAPIURL, a.cfg.RateLimit, a.cfg.RateWindow, a.cfg.ReconcileInterval)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 )
@@ -21,11 +22,13 @@ type config struct {
 	LateCancelWindow  time.Duration
 	ReconcileInterval time.Duration
 	RateLimit         int
+	RateWindow        time.Duration
 	AdminToken        string
 	AdminReadOnly     bool
 	Concurrency       int
 	TaskCheck         time.Duration
 	ShutdownTimeout   time.Duration
+	LogLevel          slog.Level
 }
 
 // setting ties one environment variable to its flag.
@@ -98,10 +101,17 @@ var settings = []setting{
 	{"CREDITGATE_LATE_CANCEL_WINDOW", "late-cancel-window", "24h", "a booker's cancellation this close to the start forfeits; 0 = always refund", dur("CREDITGATE_LATE_CANCEL_WINDOW", func(c *config) *time.Duration { return &c.LateCancelWindow })},
 	{"CREDITGATE_RECONCILE_INTERVAL", "reconcile-interval", "5m", "how often pending bookings at Cal.com are listed and decided", dur("CREDITGATE_RECONCILE_INTERVAL", func(c *config) *time.Duration { return &c.ReconcileInterval })},
 	{"CALCOM_RATE_LIMIT", "calcom-rate-limit", "100", "Cal.com calls a minute, shared by all workers", integer("CALCOM_RATE_LIMIT", 1, func(c *config) *int { return &c.RateLimit })},
+	{"CALCOM_RATE_WINDOW", "calcom-rate-window", "1m", "the window CALCOM_RATE_LIMIT counts over (shorter in tests)", dur("CALCOM_RATE_WINDOW", func(c *config) *time.Duration { return &c.RateWindow })},
 	{"CREDITGATE_ADMIN_TOKEN", "admin-token", "", "guards the dashboard and admin API; unset: admin routes off", str(func(c *config) *string { return &c.AdminToken })},
 	{"CREDITGATE_ADMIN_READONLY", "admin-readonly", "false", "the dashboard shows queues but cannot delete, run or archive tasks", boolean("CREDITGATE_ADMIN_READONLY", func(c *config) *bool { return &c.AdminReadOnly })},
 	{"CREDITGATE_CONCURRENCY", "concurrency", "20", "decisions run at once by one worker process", integer("CREDITGATE_CONCURRENCY", 1, func(c *config) *int { return &c.Concurrency })},
 	{"CREDITGATE_TASK_CHECK_INTERVAL", "task-check-interval", "5ms", "how often an idle worker polls Redis for new tasks (asynq default 1s adds up to a second per decision)", dur("CREDITGATE_TASK_CHECK_INTERVAL", func(c *config) *time.Duration { return &c.TaskCheck })},
+	{"CREDITGATE_LOG_LEVEL", "log-level", "info", "debug, info, warn or error", func(c *config, v string) error {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("CREDITGATE_LOG_LEVEL: %q is not debug, info, warn or error", v)
+		}
+		return nil
+	}},
 	{"CREDITGATE_SHUTDOWN_TIMEOUT", "shutdown-timeout", "25s", "how long in-flight decisions may finish on SIGTERM", dur("CREDITGATE_SHUTDOWN_TIMEOUT", func(c *config) *time.Duration { return &c.ShutdownTimeout })},
 }
 

@@ -26,7 +26,7 @@ func runServe(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	if len(pos) > 0 {
 		return usagef("%s takes no arguments, got %q", r, pos)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	a, err := newApp(ctx, cfg, r, log, nil)
 	if err != nil {
 		return err
