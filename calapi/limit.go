@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -38,20 +39,43 @@ type limitedTransport struct {
 	next    http.RoundTripper
 }
 
+// maxInlineWait is how long an attempt waits in place for the budget.
+// Short waits are the common case under a steady load (one call every
+// 0.6 s at 100 a minute), and waiting in place is far cheaper than a trip
+// through the queue's retry schedule; longer waits hand the task back to
+// the queue with the delay, freeing the worker.
+const maxInlineWait = 2 * time.Second
+
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	wait, err := t.limiter.Allow(req.Context())
-	if err != nil {
-		closeBody(req)
-		if ctxErr := req.Context().Err(); ctxErr != nil {
-			return nil, ctxErr
+	ctx := req.Context()
+	deadline := time.Now().Add(maxInlineWait)
+	for {
+		wait, err := t.limiter.Allow(ctx)
+		if err != nil {
+			closeBody(req)
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, ctxErr
+			}
+			return nil, fmt.Errorf("%w: rate limiter unavailable: %w", errLimited, err)
 		}
-		return nil, fmt.Errorf("%w: rate limiter unavailable: %w", errLimited, err)
+		if wait <= 0 {
+			return t.next.RoundTrip(req)
+		}
+		if time.Now().Add(wait).After(deadline) {
+			closeBody(req)
+			return nil, &limitWait{wait: wait}
+		}
+		// A little jitter so that callers told the same time do not all
+		// come back at once.
+		timer := time.NewTimer(wait + time.Duration(rand.Int64N(int64(wait)/4+1)))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			closeBody(req)
+			return nil, ctx.Err()
+		case <-timer.C:
+		}
 	}
-	if wait > 0 {
-		closeBody(req)
-		return nil, &limitWait{wait: wait}
-	}
-	return t.next.RoundTrip(req)
 }
 
 // closeBody honours RoundTrip's contract to close the body it does not send.

@@ -48,10 +48,12 @@ func TestLimiterGuardsEveryAttempt(t *testing.T) {
 	}{
 		{name: "allowed", wantAsks: 1, wantAttempts: 1, check: noError},
 		{name: "every retry asks too", failures: 2, wantAsks: 3, wantAttempts: 3, check: noError},
-		{name: "budget spent: nothing goes out", script: []limiterAnswer{{wait: 1500 * time.Millisecond}},
-			wantAsks: 1, wantAttempts: 0, check: localLimit(1500 * time.Millisecond)},
-		{name: "budget spent before a retry", script: []limiterAnswer{{}, {wait: 700 * time.Millisecond}}, failures: 5,
-			wantAsks: 2, wantAttempts: 1, check: localLimit(700 * time.Millisecond)},
+		{name: "short wait is waited in place", script: []limiterAnswer{{wait: 50 * time.Millisecond}, {wait: 30 * time.Millisecond}},
+			wantAsks: 3, wantAttempts: 1, check: noError},
+		{name: "budget spent for long: nothing goes out", script: []limiterAnswer{{wait: 3 * time.Second}},
+			wantAsks: 1, wantAttempts: 0, check: localLimit(3 * time.Second)},
+		{name: "budget spent for long before a retry", script: []limiterAnswer{{}, {wait: 2500 * time.Millisecond}}, failures: 5,
+			wantAsks: 2, wantAttempts: 1, check: localLimit(2500 * time.Millisecond)},
 		{name: "limiter down is temporary, not retried at once", script: []limiterAnswer{{err: redisDown}},
 			wantAsks: 1, wantAttempts: 0, check: func(t *testing.T, err error) {
 				var reqErr *RequestError

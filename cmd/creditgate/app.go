@@ -210,12 +210,15 @@ func (a *app) newWorker() error {
 		Concurrency:       a.cfg.Concurrency,
 		Queues:            map[string]int{worker.Queue: 1},
 		TaskCheckInterval: a.cfg.TaskCheck,
-		RetryDelayFunc:    worker.RetryDelay,
-		IsFailure:         worker.IsFailure,
-		ShutdownTimeout:   a.cfg.ShutdownTimeout,
-		Logger:            asynqLogger{a.log},
-		LogLevel:          asynq.WarnLevel,
-		ErrorHandler:      asynq.ErrorHandlerFunc(a.taskFailed),
+		// Retries and rate-limit delays wait in asynq's scheduled sets;
+		// its default 5 s check would add up to 5 s to each.
+		DelayedTaskCheckInterval: time.Second,
+		RetryDelayFunc:           worker.RetryDelay,
+		IsFailure:                worker.IsFailure,
+		ShutdownTimeout:          a.cfg.ShutdownTimeout,
+		Logger:                   asynqLogger{a.log},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler:             asynq.ErrorHandlerFunc(a.taskFailed),
 	})
 	a.metrics.reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)))
 	return nil
