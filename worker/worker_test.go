@@ -366,3 +366,30 @@ func TestRetryHorizonStopsAtTheBookingStart(t *testing.T) {
 		require.Equal(t, x.UID == "h1", errors.Is(err, asynq.SkipRetry), err.Error())
 	}
 }
+
+func TestNetworkErrorsAndTimeoutsAreRetried(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	b.grant(t, "ada@example.com", 1)
+	x := b.bk("slow", "ada@example.com", 5, calapi.StatusPending)
+	// Slower than the client's 2 s timeout.
+	b.fake.SetDelay(http.MethodGet, "/slow", 3*time.Second)
+	err := b.handle(t, calapi.TriggerBookingRequested, x, nil)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, asynq.SkipRetry), "a timeout is worth retrying: %v", err)
+	require.True(t, worker.IsFailure(err))
+	require.EqualValues(t, 1, b.balance(t, "ada@example.com"), "nothing is debited before Cal.com answers")
+
+	// Nobody listening at all.
+	dead := worker.New(worker.Config{Ledger: b.ledger, DefaultCost: 1,
+		Cal: calapi.NewClient("http://127.0.0.1:1", apiKey, calapi.Options{RetryMax: -1, Timeout: time.Second})})
+	wh, derr := calapi.DecodeWebhook(calapitest.WebhookBody(calapi.TriggerBookingRequested, x, nil))
+	require.NoError(t, derr)
+	bt, _ := worker.TaskFromWebhook(wh, "webhook", now)
+	task, terr := worker.NewBookingTask(bt)
+	require.NoError(t, terr)
+	err = dead.Mux().ProcessTask(context.Background(), task)
+	require.Error(t, err)
+	require.False(t, errors.Is(err, asynq.SkipRetry), "a refused connection is worth retrying: %v", err)
+	require.NotContains(t, err.Error(), apiKey)
+}
