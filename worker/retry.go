@@ -54,8 +54,23 @@ func RetryDelay(n int, err error, t *asynq.Task) time.Duration {
 		// (about a minute), so run it again at once.
 		return time.Second
 	}
-	return asynq.DefaultRetryDelayFunc(n, err, t)
+	return Backoff(n)
 }
+
+// Backoff is the delay before retry n+1 of a failed decision: 1 s doubling
+// to at most 10 minutes, plus up to a quarter more at random. A booker may
+// be waiting on the page, so the first retries come quickly (asynq's own
+// default waits 15 to 45 s before the first); MaxRetry of them span about
+// two hours, and the booking's start ends them sooner.
+func Backoff(n int) time.Duration {
+	d := maxBackoff
+	if n < 10 {
+		d = min(maxBackoff, time.Second<<n)
+	}
+	return d + time.Duration(rand.Int64N(int64(d)/4+1))
+}
+
+const maxBackoff = 10 * time.Minute
 
 // IsFailure is the asynq IsFailure func: being rate limited is not a
 // failed attempt and does not spend the retry budget.

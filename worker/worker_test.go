@@ -393,3 +393,21 @@ func TestNetworkErrorsAndTimeoutsAreRetried(t *testing.T) {
 	require.False(t, errors.Is(err, asynq.SkipRetry), "a refused connection is worth retrying: %v", err)
 	require.NotContains(t, err.Error(), apiKey)
 }
+
+func TestBackoffGrowsQuicklyAndIsBounded(t *testing.T) {
+	t.Parallel()
+	require.GreaterOrEqual(t, worker.Backoff(0), time.Second)
+	require.LessOrEqual(t, worker.Backoff(0), 1250*time.Millisecond)
+	require.GreaterOrEqual(t, worker.Backoff(3), 8*time.Second)
+	var total time.Duration
+	for n := range worker.MaxRetry {
+		d := worker.Backoff(n)
+		require.LessOrEqual(t, d, 12*time.Minute+30*time.Second, "retry %d", n)
+		total += d
+	}
+	require.Greater(t, total, time.Hour, "the retries outlast an outage of an hour")
+	err := &calapi.APIError{Status: http.StatusTooManyRequests, RetryAfter: 7 * time.Second}
+	require.GreaterOrEqual(t, worker.RetryDelay(5, err, nil), 7*time.Second)
+	require.Less(t, worker.RetryDelay(5, err, nil), 8*time.Second)
+	require.Equal(t, time.Second, worker.RetryDelay(0, asynq.ErrLeaseExpired, nil))
+}

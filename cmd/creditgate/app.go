@@ -123,6 +123,14 @@ func (a *app) openBroker(ctx context.Context) error {
 	if err != nil {
 		return usagef("REDIS_URL: %s", err)
 	}
+	// Fail fast when Redis is down, so that ingest answers 503 in
+	// milliseconds, not after three retries; the URL may override both.
+	if opt.MaxRetries == 0 {
+		opt.MaxRetries = 1
+	}
+	if opt.DialTimeout == 0 {
+		opt.DialTimeout = time.Second
+	}
 	a.rdb = redis.NewClient(opt)
 	a.closers = append(a.closers, func() { _ = a.rdb.Close() })
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

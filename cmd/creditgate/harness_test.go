@@ -68,6 +68,9 @@ func setupWithVars(t testing.TB, backend string, env map[string]string) (*testBu
 		"CALCOM_API_KEY":        testAPIKey,
 		"CALCOM_WEBHOOK_SECRET": testSecret,
 		"CREDITGATE_LISTEN":     "127.0.0.1:0",
+		// Off unless a test turns it on: a round racing a test's own
+		// webhook would make its acknowledgement a duplicate.
+		"CREDITGATE_RECONCILE_INTERVAL": "0",
 	}
 	for k, v := range env {
 		vars[k] = v
