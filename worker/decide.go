@@ -114,6 +114,9 @@ func (h *Handler) created(ctx context.Context, bt BookingTask) error {
 // echo, a host's manual confirm (never cancelled), or an event type that
 // skips confirmation (debited, or cancelled when short of credit).
 func (h *Handler) accepted(ctx context.Context, bt BookingTask, rec credits.Booking) error {
+	if !rec.SeenPending && h.requestQueued(bt.UID) {
+		rec.SeenPending = true
+	}
 	if _, err := h.cfg.Ledger.LiveDebit(ctx, bt.UID); err == nil {
 		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeNothing, Reason: "accepted and already debited"})
 	} else if !errors.Is(err, credits.ErrNotFound) {
@@ -171,6 +174,18 @@ func (h *Handler) accepted(ctx context.Context, bt BookingTask, rec credits.Book
 	default:
 		return h.cancel(ctx, bt, rec, cost, shortReason(short.Balance, cost))
 	}
+}
+
+// requestQueued reports whether a BOOKING_REQUESTED task exists for uid: the
+// host may confirm a booking by hand before its request is decided (its
+// task retrying, say), and then the BOOKING_CREATED that follows must be
+// taken as the host's override, never cancelled. A failed lookup says no.
+func (h *Handler) requestQueued(uid string) bool {
+	if h.cfg.Tasks == nil {
+		return false
+	}
+	_, err := h.cfg.Tasks.GetTaskInfo(Queue, TaskID(calapi.TriggerBookingRequested, uid))
+	return err == nil
 }
 
 // status is the booking's state at Cal.com; in shadow mode, the webhook's.

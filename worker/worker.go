@@ -57,6 +57,15 @@ type Config struct {
 	Logger           *slog.Logger
 	// Observe, if set, is called once per decision (metrics, demo, tests).
 	Observe func(Decision)
+	// Tasks, if set, lets a decision see a booking's other tasks: a
+	// BOOKING_REQUESTED task queued for a booking proves it was pending even
+	// before that task has run. *asynq.Inspector implements it.
+	Tasks TaskLookup
+}
+
+// TaskLookup finds a task by queue and id; *asynq.Inspector implements it.
+type TaskLookup interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
 }
 
 // Outcome names what a decision did.

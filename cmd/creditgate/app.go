@@ -207,6 +207,7 @@ func (a *app) newWorker() error {
 	a.handler = worker.New(worker.Config{
 		Ledger: meteredLedger{Store: a.ledger, m: a.metrics}, Cal: decider, DefaultCost: a.cfg.DefaultCost,
 		LateCancelWindow: a.cfg.LateCancelWindow, Logger: a.log,
+		Tasks: asynq.NewInspectorFromRedisClient(a.rdb),
 		Observe: func(d worker.Decision) {
 			a.metrics.observeDecision(d)
 			if a.observe != nil {

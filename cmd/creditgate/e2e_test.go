@@ -191,3 +191,21 @@ func TestServeBannerOnFreshStart(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
+
+func TestHostConfirmBeforeTheRequestIsDecidedIsNeverCancelled(t *testing.T) {
+	t.Parallel()
+	b := setup(t, "sqlite", nil)
+	// The request's decision keeps failing (Cal.com 502s), so it waits in
+	// the retry set while the host confirms the booking by hand.
+	bk := b.booking(uidFor(t, 1), "broke@example.com", 77, calapi.StatusPending)
+	b.fake.FailNext(1, http.MethodGet, "/"+bk.UID, http.StatusBadGateway, "BadGateway", "upstream")
+	require.Equal(t, http.StatusAccepted, b.post(t, calapi.TriggerBookingRequested, bk, nil))
+	waitFor(t, 10*time.Second, func() bool { return len(b.fake.CallsTo(http.MethodGet, "/"+bk.UID)) >= 1 }, "first attempt")
+	b.fake.SetStatus(bk.UID, calapi.StatusAccepted)
+	bk.Status = calapi.StatusAccepted
+	require.Equal(t, http.StatusAccepted, b.post(t, calapi.TriggerBookingCreated, bk, nil))
+	rec := b.decided(t, bk.UID)
+	require.Equal(t, "override", rec.Decision, rec.Reason)
+	require.Empty(t, b.fake.CallsTo(http.MethodPost, "/cancel"), "a booking the host accepted is never cancelled")
+	require.Equal(t, calapi.StatusAccepted, b.status(bk.UID))
+}
