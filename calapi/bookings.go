@@ -70,6 +70,9 @@ type Booking struct {
 	// RejectionReason is the reason given for a decline. API v2 does not
 	// report it; calapitest.Server records it.
 	RejectionReason string
+	// RescheduledFromUID names the booking this one reschedules, when it
+	// does (v2 rescheduledFromUid, v1 fromReschedule).
+	RescheduledFromUID string
 }
 
 // ErrNoUID is returned, wrapped, when API v2 is asked about a BookingRef
@@ -159,6 +162,7 @@ type v2Booking struct {
 	Responses          map[string]any `json:"bookingFieldsResponses"`
 	CancellationReason string         `json:"cancellationReason"`
 	RejectionReason    string         `json:"rejectionReason"`
+	RescheduledFromUID string         `json:"rescheduledFromUid"`
 }
 
 // decodeV2Booking reads {"status":"success","data":{...}}. For the uid of
@@ -206,6 +210,7 @@ func (w v2Booking) booking() (Booking, error) {
 		Status:             NormalizeStatus(w.Status),
 		CancellationReason: w.CancellationReason,
 		RejectionReason:    w.RejectionReason,
+		RescheduledFromUID: strings.TrimSpace(w.RescheduledFromUID),
 	}
 	var err error
 	if b.ID, err = parseID("data.id", w.ID); err != nil {

@@ -224,6 +224,7 @@ type v1Booking struct {
 	Responses          map[string]any `json:"responses"`
 	CancellationReason string         `json:"cancellationReason"`
 	RejectionReason    string         `json:"rejectionReason"`
+	FromReschedule     string         `json:"fromReschedule"`
 }
 
 func (w v1Booking) booking() (Booking, error) {
@@ -232,6 +233,7 @@ func (w v1Booking) booking() (Booking, error) {
 		Status:             NormalizeStatus(w.Status),
 		CancellationReason: w.CancellationReason,
 		RejectionReason:    w.RejectionReason,
+		RescheduledFromUID: strings.TrimSpace(w.FromReschedule),
 	}
 	var err error
 	if b.ID, err = parseID("booking.id", w.ID); err != nil {

@@ -43,6 +43,9 @@ type Webhook struct {
 	CreatedAt time.Time
 	// Payload is the booking the webhook is about.
 	Payload Payload
+	// Warnings name optional fields that could not be read and were left
+	// zero (an id or time in a shape Cal.com never sends); worth a log line.
+	Warnings []string
 }
 
 // Payload is the booking part of a webhook, with the fields creditgate uses.
@@ -176,12 +179,10 @@ func (w wireWebhook) decode() (Webhook, error) {
 	}
 	var err error
 	if out.CreatedAt, err = parseTime("createdAt", w.CreatedAt); err != nil {
-		return Webhook{}, err
+		out.Warnings = append(out.Warnings, err.Error())
 	}
 	if w.Payload != nil {
-		if out.Payload, err = w.Payload.decode(); err != nil {
-			return Webhook{}, err
-		}
+		out.Payload, out.Warnings = w.Payload.decode(out.Warnings)
 	}
 	if needsUID(out.TriggerEvent) && out.Payload.UID == "" {
 		return Webhook{}, errors.New("missing payload.uid")
@@ -189,7 +190,11 @@ func (w wireWebhook) decode() (Webhook, error) {
 	return out, nil
 }
 
-func (w wirePayload) decode() (Payload, error) {
+// decode reads the payload. An optional field it cannot read (an id, a
+// time) is left zero and noted in warnings rather than failing the
+// webhook: Cal.com does not send it again, and the worker reads the
+// booking from Cal.com anyway.
+func (w wirePayload) decode(warnings []string) (Payload, []string) {
 	p := Payload{
 		UID:                strings.TrimSpace(w.UID),
 		Status:             w.Status,
@@ -204,20 +209,21 @@ func (w wirePayload) decode() (Payload, error) {
 	if w.Organizer != nil {
 		p.Organizer = *w.Organizer
 	}
+	note := func(err error) {
+		if err != nil {
+			warnings = append(warnings, err.Error())
+		}
+	}
 	var err error
-	if p.BookingID, err = parseID("payload.bookingId", w.BookingID); err != nil {
-		return Payload{}, err
-	}
-	if p.EventTypeID, err = parseID("payload.eventTypeId", w.EventTypeID); err != nil {
-		return Payload{}, err
-	}
-	if p.StartTime, err = parseTime("payload.startTime", w.StartTime); err != nil {
-		return Payload{}, err
-	}
-	if p.EndTime, err = parseTime("payload.endTime", w.EndTime); err != nil {
-		return Payload{}, err
-	}
-	return p, nil
+	p.BookingID, err = parseID("payload.bookingId", w.BookingID)
+	note(err)
+	p.EventTypeID, err = parseID("payload.eventTypeId", w.EventTypeID)
+	note(err)
+	p.StartTime, err = parseTime("payload.startTime", w.StartTime)
+	note(err)
+	p.EndTime, err = parseTime("payload.endTime", w.EndTime)
+	note(err)
+	return p, warnings
 }
 
 // decodeResponses reads payload.responses, {"email": {"label": ...,

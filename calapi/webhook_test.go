@@ -3,6 +3,7 @@ package calapi_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,7 +79,10 @@ func TestDecodeWebhook(t *testing.T) {
 		name    string
 		body    string
 		wantErr string // "" means it decodes
-		check   func(t *testing.T, w calapi.Webhook)
+		// wantWarn: it decodes, the unreadable optional field is left
+		// zero and named in Warnings (the webhook must not be lost).
+		wantWarn string
+		check    func(t *testing.T, w calapi.Webhook)
 	}{
 		{
 			name: "ids as strings",
@@ -96,9 +100,9 @@ func TestDecodeWebhook(t *testing.T) {
 				require.Equal(t, int64(12), w.Payload.EventTypeID)
 			},
 		},
-		{name: "id not a number", body: `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1","bookingId":"abc"}}`, wantErr: `payload.bookingId: "abc" is not a whole number`},
-		{name: "id negative", body: `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1","eventTypeId":-3}}`, wantErr: "payload.eventTypeId: -3 is negative"},
-		{name: "id an object", body: `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1","eventTypeId":{}}}`, wantErr: "payload.eventTypeId: want a number"},
+		{name: "id not a number", body: `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1","bookingId":"abc"}}`, wantWarn: `payload.bookingId: "abc" is not a whole number`},
+		{name: "id negative", body: `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1","eventTypeId":-3}}`, wantWarn: "payload.eventTypeId: -3 is negative"},
+		{name: "id an object", body: `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1","eventTypeId":{}}}`, wantWarn: "payload.eventTypeId: want a number"},
 		{name: "time RFC 3339", body: timeBody(`"2030-03-14T15:00:00Z"`), check: startIs(at)},
 		{name: "time with fraction", body: timeBody(`"2030-03-14T15:00:00.250Z"`), check: startIs(at.Add(250 * time.Millisecond))},
 		{name: "time with offset", body: timeBody(`"2030-03-14T16:00:00+01:00"`), check: startIs(at)},
@@ -106,15 +110,15 @@ func TestDecodeWebhook(t *testing.T) {
 		{name: "time with a space", body: timeBody(`"2030-03-14 15:00:00"`), check: startIs(at)},
 		{name: "time unix milliseconds", body: timeBody(`1899730800000`), check: startIs(at)},
 		{name: "time null", body: timeBody(`null`), check: startIs(time.Time{})},
-		{name: "time garbage", body: timeBody(`"next tuesday"`), wantErr: `payload.startTime: "next tuesday" is not an RFC 3339 time`},
-		{name: "time out of range", body: timeBody(`1e300`), wantErr: "payload.startTime: 1e300 is out of range"},
-		{name: "time a bool", body: timeBody(`true`), wantErr: "payload.startTime: want a time string or unix milliseconds"},
+		{name: "time garbage", body: timeBody(`"next tuesday"`), wantWarn: `payload.startTime: "next tuesday" is not an RFC 3339 time`},
+		{name: "time out of range", body: timeBody(`1e300`), wantWarn: "payload.startTime: 1e300 is out of range"},
+		{name: "time a bool", body: timeBody(`true`), wantWarn: "payload.startTime: want a time string or unix milliseconds"},
 		{
 			name:  "createdAt missing",
 			body:  `{"triggerEvent":"BOOKING_CREATED","payload":{"uid":"u1"}}`,
 			check: func(t *testing.T, w calapi.Webhook) { require.True(t, w.CreatedAt.IsZero()) },
 		},
-		{name: "createdAt garbage", body: `{"triggerEvent":"BOOKING_CREATED","createdAt":"soon","payload":{"uid":"u1"}}`, wantErr: "createdAt:"},
+		{name: "createdAt garbage", body: `{"triggerEvent":"BOOKING_CREATED","createdAt":"soon","payload":{"uid":"u1"}}`, wantWarn: "createdAt:"},
 		{
 			name: "reschedule names the old booking",
 			body: `{"triggerEvent":"BOOKING_REQUESTED","payload":{"uid":"new","rescheduleUid":"old","status":"PENDING"}}`,
@@ -158,6 +162,14 @@ func TestDecodeWebhook(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w, err := calapi.DecodeWebhook([]byte(tt.body))
+			if tt.wantWarn != "" {
+				require.NoError(t, err)
+				require.Equal(t, "u1", w.Payload.UID)
+				require.Contains(t, strings.Join(w.Warnings, "; "), tt.wantWarn)
+				require.Zero(t, w.Payload.StartTime)
+				require.Zero(t, w.Payload.EventTypeID)
+				return
+			}
 			if tt.wantErr != "" {
 				require.ErrorIs(t, err, calapi.ErrNotWebhook)
 				require.ErrorContains(t, err, tt.wantErr)

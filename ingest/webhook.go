@@ -60,6 +60,10 @@ func handleWebhook(secret string, q Enqueuer, log *slog.Logger, observe Observer
 			log.Warn("webhook rejected", slog.String("reason", err.Error()))
 			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
 		}
+		if len(wh.Warnings) > 0 {
+			log.Warn("webhook fields unreadable, left empty", slog.String("uid", wh.Payload.UID),
+				slog.String("trigger", wh.TriggerEvent), slog.Any("warnings", wh.Warnings))
+		}
 		bt, ok := worker.TaskFromWebhook(wh, "webhook", now())
 		if !ok {
 			observe(wh.TriggerEvent, OutcomeIgnored)

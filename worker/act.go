@@ -134,7 +134,7 @@ func (h *Handler) cancelled(ctx context.Context, bt BookingTask) error {
 	if !h.byBooker(bt, rec) {
 		return h.refundIfDebited(ctx, bt, rec, "cancelled by the host")
 	}
-	if !h.late(rec) {
+	if !h.late(rec, bt) {
 		return h.refundIfDebited(ctx, bt, rec, "cancelled by the booker in time")
 	}
 	note := fmt.Sprintf("cancelled by the booker less than %s before the start: credit kept", h.cfg.LateCancelWindow)
@@ -158,11 +158,18 @@ func (h *Handler) byBooker(bt BookingTask, rec credits.Booking) bool {
 	return by == credits.NormalizeEmail(bt.Email) || by == credits.NormalizeEmail(rec.Email)
 }
 
-func (h *Handler) late(rec credits.Booking) bool {
+// late reports a cancellation inside the late-cancel window, judged at the
+// moment it reached creditgate, not when its task runs: a retry or a
+// replay hours later must not turn a timely cancellation into a late one.
+func (h *Handler) late(rec credits.Booking, bt BookingTask) bool {
 	if h.cfg.LateCancelWindow <= 0 || rec.StartTime == nil {
 		return false
 	}
-	return rec.StartTime.Sub(h.cfg.Now()) < h.cfg.LateCancelWindow
+	at := bt.ReceivedAt
+	if at.IsZero() {
+		at = h.cfg.Now()
+	}
+	return rec.StartTime.Sub(at) < h.cfg.LateCancelWindow
 }
 
 // rescheduled moves the old booking's debit to the new uid.

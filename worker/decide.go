@@ -6,16 +6,20 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/hibiken/asynq"
+
 	"github.com/creditgate/creditgate/calapi"
 	"github.com/creditgate/creditgate/credits"
 )
 
 // requested decides a booking that asked for confirmation.
 func (h *Handler) requested(ctx context.Context, bt BookingTask) error {
-	status, err := h.status(ctx, bt)
+	b, err := h.booking(ctx, bt)
 	if err != nil {
 		return err
 	}
+	bt = enrich(bt, b)
+	status := b.Status
 	rec, err := h.record(ctx, bt)
 	if err != nil {
 		return err
@@ -92,15 +96,16 @@ func (h *Handler) created(ctx context.Context, bt BookingTask) error {
 	if strings.EqualFold(bt.Status, "PENDING") {
 		return h.requested(ctx, bt)
 	}
-	status, err := h.status(ctx, bt)
+	b, err := h.booking(ctx, bt)
 	if err != nil {
 		return err
 	}
+	bt = enrich(bt, b)
 	rec, err := h.record(ctx, bt)
 	if err != nil {
 		return err
 	}
-	switch status {
+	switch status := b.Status; status {
 	case calapi.StatusPending:
 		return h.requested(ctx, bt)
 	case calapi.StatusAccepted:
@@ -114,8 +119,12 @@ func (h *Handler) created(ctx context.Context, bt BookingTask) error {
 // echo, a host's manual confirm (never cancelled), or an event type that
 // skips confirmation (debited, or cancelled when short of credit).
 func (h *Handler) accepted(ctx context.Context, bt BookingTask, rec credits.Booking) error {
-	if !rec.SeenPending && h.requestQueued(bt.UID) {
-		rec.SeenPending = true
+	if !rec.SeenPending {
+		queued, err := h.requestQueued(bt.UID)
+		if err != nil {
+			return err
+		}
+		rec.SeenPending = queued
 	}
 	if _, err := h.cfg.Ledger.LiveDebit(ctx, bt.UID); err == nil {
 		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeNothing, Reason: "accepted and already debited"})
@@ -179,25 +188,61 @@ func (h *Handler) accepted(ctx context.Context, bt BookingTask, rec credits.Book
 // requestQueued reports whether a BOOKING_REQUESTED task exists for uid: the
 // host may confirm a booking by hand before its request is decided (its
 // task retrying, say), and then the BOOKING_CREATED that follows must be
-// taken as the host's override, never cancelled. A failed lookup says no.
-func (h *Handler) requestQueued(uid string) bool {
+// taken as the host's override, never cancelled. A lookup that fails is an
+// error to retry: guessing "no" could cancel what the host accepted.
+func (h *Handler) requestQueued(uid string) (bool, error) {
 	if h.cfg.Tasks == nil {
-		return false
+		return false, nil
 	}
 	_, err := h.cfg.Tasks.GetTaskInfo(Queue, TaskID(calapi.TriggerBookingRequested, uid))
-	return err == nil
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("look up request of %s: %w", uid, err)
+}
+
+// booking is the booking as Cal.com holds it; in shadow mode, as the
+// webhook told it.
+func (h *Handler) booking(ctx context.Context, bt BookingTask) (calapi.Booking, error) {
+	if h.cfg.Cal == nil {
+		return calapi.Booking{UID: bt.UID, ID: bt.BookingID, Status: normalStatus(bt.Status)}, nil
+	}
+	b, err := h.cfg.Cal.GetBooking(ctx, ref(bt))
+	if err != nil {
+		return b, callError("get booking "+bt.UID, err)
+	}
+	return b, nil
 }
 
 // status is the booking's state at Cal.com; in shadow mode, the webhook's.
 func (h *Handler) status(ctx context.Context, bt BookingTask) (string, error) {
-	if h.cfg.Cal == nil {
-		return normalStatus(bt.Status), nil
+	b, err := h.booking(ctx, bt)
+	return b.Status, err
+}
+
+// enrich fills what the task lacks from the booking Cal.com holds: a task
+// from the reconciler, or a webhook with fields missing or unreadable.
+func enrich(bt BookingTask, b calapi.Booking) BookingTask {
+	if bt.RescheduleUID == "" {
+		bt.RescheduleUID = b.RescheduledFromUID
 	}
-	b, err := h.cfg.Cal.GetBooking(ctx, ref(bt))
-	if err != nil {
-		return "", callError("get booking "+bt.UID, err)
+	if bt.EventTypeID == 0 {
+		bt.EventTypeID = b.EventTypeID
 	}
-	return b.Status, nil
+	if bt.Email == "" {
+		bt.Email = b.AttendeeEmail
+	}
+	if bt.BookingID == 0 {
+		bt.BookingID = b.ID
+	}
+	if bt.StartTime == nil && !b.Start.IsZero() {
+		st := b.Start
+		bt.StartTime = &st
+	}
+	return bt
 }
 
 func ref(bt BookingTask) calapi.BookingRef {

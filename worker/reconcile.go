@@ -159,8 +159,11 @@ func (r *Reconciler) enqueue(ctx context.Context, b calapi.Booking, at time.Time
 		EventTypeID: b.EventTypeID,
 		Status:      "PENDING",
 		Email:       b.AttendeeEmail,
-		Source:      "reconciler",
-		ReceivedAt:  at,
+		// A reschedule carries its debit over whichever finds it first,
+		// the webhook or the reconciler.
+		RescheduleUID: b.RescheduledFromUID,
+		Source:        "reconciler",
+		ReceivedAt:    at,
 	}
 	if !b.Start.IsZero() {
 		st := b.Start

@@ -130,7 +130,7 @@ func (h *Handler) HandleBookingRequested(ctx context.Context, t *asynq.Task) err
 	if err != nil {
 		return err
 	}
-	return h.horizon(bt, h.requested(ctx, bt))
+	return h.horizon(ctx, bt, h.requested(ctx, bt))
 }
 
 // HandleBookingCreated settles a booking Cal.com reports as created.
@@ -139,19 +139,56 @@ func (h *Handler) HandleBookingCreated(ctx context.Context, t *asynq.Task) error
 	if err != nil {
 		return err
 	}
-	return h.horizon(bt, h.created(ctx, bt))
+	return h.horizon(ctx, bt, h.created(ctx, bt))
 }
 
 // horizon stops retrying a confirm-or-decline once the booking has
 // started: the decision can no longer matter, so the task is dead-lettered
 // with that reason instead of retrying for hours. (Refunds have no such
 // horizon: a cancellation's credit matters whenever it lands.)
-func (h *Handler) horizon(bt BookingTask, err error) error {
+func (h *Handler) horizon(ctx context.Context, bt BookingTask, err error) error {
 	if err == nil || errors.Is(err, asynq.SkipRetry) || bt.StartTime == nil || h.cfg.Now().Before(*bt.StartTime) {
 		return err
 	}
+	if aerr := h.abandon(ctx, bt, "the booking started before it could be confirmed"); aerr != nil {
+		err = fmt.Errorf("%w; %w", err, aerr)
+	}
 	return fmt.Errorf("%w (booking started at %s, a decision no longer matters: %w)",
 		err, bt.StartTime.UTC().Format(time.RFC3339), asynq.SkipRetry)
+}
+
+// Abandon is called when a booking task is given up for good (its retries
+// spent): a debit it made for a booking Cal.com does not hold as accepted
+// can no longer be used, so it is given back. Other task types hold no
+// debit of their own.
+func (h *Handler) Abandon(ctx context.Context, t *asynq.Task, why string) error {
+	if t.Type() != TypeBookingRequested && t.Type() != TypeBookingCreated {
+		return nil
+	}
+	bt, err := parseBookingTask(t)
+	if err != nil {
+		return nil // nothing could have been debited
+	}
+	return h.abandon(ctx, bt, why)
+}
+
+// abandon refunds the live debit of a booking that is not accepted at
+// Cal.com (or whose state cannot be read: a member is not charged for a
+// booking we could not confirm).
+func (h *Handler) abandon(ctx context.Context, bt BookingTask, why string) error {
+	if _, err := h.cfg.Ledger.LiveDebit(ctx, bt.UID); errors.Is(err, credits.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("abandon %s: %w", bt.UID, err)
+	}
+	if status, err := h.status(ctx, bt); err == nil && status == calapi.StatusAccepted {
+		return nil
+	}
+	if _, err := h.cfg.Ledger.Refund(ctx, bt.UID, why); err != nil && !errors.Is(err, credits.ErrNotFound) {
+		return fmt.Errorf("abandon %s: refund: %w", bt.UID, err)
+	}
+	h.log.LogAttrs(ctx, slog.LevelWarn, "debit given back", slog.String("uid", bt.UID), slog.String("reason", why))
+	return nil
 }
 
 // HandleBookingCancelled refunds or forfeits a cancelled or rejected booking.

@@ -365,6 +365,51 @@ func TestRetryHorizonStopsAtTheBookingStart(t *testing.T) {
 		require.Error(t, err)
 		require.Equal(t, x.UID == "h1", errors.Is(err, asynq.SkipRetry), err.Error())
 	}
+	// The started booking was never confirmed: its debit is given back;
+	// the future one keeps its debit for the retry.
+	_, err := b.ledger.LiveDebit(context.Background(), "h1")
+	require.ErrorIs(t, err, credits.ErrNotFound)
+	_, err = b.ledger.LiveDebit(context.Background(), "h2")
+	require.NoError(t, err)
+	require.EqualValues(t, 1, b.balance(t, "ada@example.com"))
+}
+
+func TestAbandonGivesBackOnlyWhatCalComDidNotAccept(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	b.grant(t, "ada@example.com", 2)
+	for _, uid := range []string{"ab-accepted", "ab-pending"} {
+		x := b.bk(uid, "ada@example.com", 5, calapi.StatusPending)
+		require.NoError(t, b.handle(t, calapi.TriggerBookingRequested, x, nil))
+	}
+	b.fake.SetStatus("ab-pending", calapi.StatusPending) // as if our confirm never landed
+	for _, uid := range []string{"ab-accepted", "ab-pending"} {
+		bt := worker.BookingTask{Trigger: calapi.TriggerBookingRequested, UID: uid, BookingID: 1}
+		task, err := worker.NewBookingTask(bt)
+		require.NoError(t, err)
+		require.NoError(t, b.handler.Abandon(context.Background(), task, "given up"))
+	}
+	require.EqualValues(t, 1, b.balance(t, "ada@example.com"))
+	_, err := b.ledger.LiveDebit(context.Background(), "ab-accepted")
+	require.NoError(t, err, "an accepted booking keeps its debit")
+}
+
+func TestLateCancelIsJudgedWhenTheCancellationArrived(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false) // now is fixed; the window is 24h
+	b.grant(t, "ada@example.com", 1)
+	x := calapi.Booking{UID: "lc", ID: 1, Status: calapi.StatusPending, EventTypeID: 5, AttendeeEmail: "ada@example.com",
+		Start: now.Add(23 * time.Hour), End: now.Add(24 * time.Hour)}
+	b.fake.AddBooking(x)
+	require.NoError(t, b.handle(t, calapi.TriggerBookingRequested, x, nil))
+	// Cancelled 25 hours ahead, decided two hours later (an outage, a replay).
+	start := x.Start
+	task, err := worker.NewBookingTask(worker.BookingTask{Trigger: calapi.TriggerBookingCancelled, UID: "lc",
+		Email: "ada@example.com", CancelledBy: "ada@example.com", StartTime: &start, ReceivedAt: now.Add(-2 * time.Hour)})
+	require.NoError(t, err)
+	require.NoError(t, b.handler.Mux().ProcessTask(context.Background(), task))
+	require.Equal(t, worker.OutcomeRefunded, b.last(t).Outcome)
+	require.EqualValues(t, 1, b.balance(t, "ada@example.com"))
 }
 
 func TestNetworkErrorsAndTimeoutsAreRetried(t *testing.T) {
@@ -410,4 +455,26 @@ func TestBackoffGrowsQuicklyAndIsBounded(t *testing.T) {
 	require.GreaterOrEqual(t, worker.RetryDelay(5, err, nil), 7*time.Second)
 	require.Less(t, worker.RetryDelay(5, err, nil), 8*time.Second)
 	require.Equal(t, time.Second, worker.RetryDelay(0, asynq.ErrLeaseExpired, nil))
+}
+
+func TestRescheduleFoundWithoutItsWebhookCarriesTheDebit(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	b.grant(t, "ada@example.com", 1)
+	first := b.bk("rf1", "ada@example.com", 5, calapi.StatusPending)
+	require.NoError(t, b.handle(t, calapi.TriggerBookingRequested, first, nil))
+	// The reschedule's webhook was lost; the reconciler's task knows only
+	// the uid, and Cal.com says which booking it reschedules.
+	second := calapi.Booking{UID: "rf2", ID: 2, Status: calapi.StatusPending, EventTypeID: 5,
+		AttendeeEmail: "ada@example.com", Start: now.Add(48 * time.Hour), RescheduledFromUID: "rf1"}
+	b.fake.AddBooking(second)
+	task, err := worker.NewBookingTask(worker.BookingTask{Trigger: calapi.TriggerBookingRequested, UID: "rf2",
+		Source: "reconciler"})
+	require.NoError(t, err)
+	require.NoError(t, b.handler.Mux().ProcessTask(context.Background(), task))
+	require.Equal(t, worker.OutcomeConfirmed, b.last(t).Outcome)
+	require.Contains(t, b.last(t).Reason, "rescheduled from rf1")
+	require.EqualValues(t, 0, b.balance(t, "ada@example.com"), "no second charge")
+	_, err = b.ledger.LiveDebit(context.Background(), "rf2")
+	require.NoError(t, err)
 }

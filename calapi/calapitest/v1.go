@@ -158,8 +158,13 @@ type v1Person struct {
 
 func v1Output(b calapi.Booking) v1BookingOutput {
 	name, _, _ := strings.Cut(b.AttendeeEmail, "@")
+	var from *string
+	if b.RescheduledFromUID != "" {
+		from = &b.RescheduledFromUID
+	}
 	return v1BookingOutput{
-		ID: b.ID, UserID: 1, EventTypeID: b.EventTypeID, UID: b.UID,
+		FromReschedule: from,
+		ID:             b.ID, UserID: 1, EventTypeID: b.EventTypeID, UID: b.UID,
 		Title:     "Meeting between Host and " + name,
 		StartTime: isoTime(b.Start),
 		EndTime:   isoTime(b.End),

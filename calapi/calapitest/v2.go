@@ -211,6 +211,7 @@ type bookingOutput struct {
 	Attendees          []person          `json:"attendees"`
 	Guests             []string          `json:"guests"`
 	Responses          map[string]any    `json:"bookingFieldsResponses"`
+	RescheduledFromUID string            `json:"rescheduledFromUid,omitempty"`
 }
 
 type person struct {
@@ -238,6 +239,7 @@ func output(b calapi.Booking) bookingOutput {
 			Username: "host", TimeZone: "UTC",
 		}},
 		CancellationReason: b.CancellationReason,
+		RescheduledFromUID: b.RescheduledFromUID,
 		Start:              isoTime(b.Start),
 		End:                isoTime(b.End),
 		Duration:           int(b.End.Sub(b.Start).Minutes()),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -57,50 +58,61 @@ type app struct {
 }
 
 // newApp opens everything a role needs. On error, what was opened is closed.
-func newApp(ctx context.Context, cfg *config, r role, log *slog.Logger, observe func(worker.Decision)) (a *app, err error) {
-	a = &app{cfg: cfg, role: r, log: log, metrics: newMetrics(), observe: observe}
-	defer func() {
-		if err != nil {
-			a.close()
-		}
-	}()
-	if err := a.openBroker(ctx); err != nil {
+func newApp(ctx context.Context, cfg *config, r role, log *slog.Logger, observe func(worker.Decision)) (*app, error) {
+	a := &app{cfg: cfg, role: r, log: log, metrics: newMetrics(), observe: observe}
+	if err := a.open(ctx); err != nil {
+		a.close()
 		return nil, err
 	}
-	var ready []ingest.Checker
-	ready = append(ready, ingest.Checker{Name: "redis", Check: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }})
+	return a, nil
+}
+
+func (a *app) open(ctx context.Context) error {
+	cfg, r := a.cfg, a.role
+	if r == roleIngest && cfg.WebhookSecret == "" {
+		return usagef("CALCOM_WEBHOOK_SECRET is required for 'creditgate ingest': every ingest process must check signatures with the same secret")
+	}
+	if err := a.openBroker(ctx); err != nil {
+		return err
+	}
+	ready := []ingest.Checker{{Name: "redis", Check: func(ctx context.Context) error { return a.rdb.Ping(ctx).Err() }}}
 	if r.decides() {
-		a.ledger, err = openLedger(ctx, cfg.DatabaseURL)
+		l, err := openLedger(ctx, cfg.DatabaseURL)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		a.closers = append(a.closers, func() { _ = a.ledger.Close() })
-		ready = append(ready, ingest.Checker{Name: "database", Check: a.ledger.Ping})
+		a.ledger = l
+		a.closers = append(a.closers, func() { _ = l.Close() })
+		ready = append(ready, ingest.Checker{Name: "database", Check: l.Ping})
 		if err := a.newWorker(); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	// Listen before a secret is generated: a start that fails here must
+	// not keep a secret nobody was shown.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	a.ln = ln
+	a.closers = append(a.closers, func() { _ = ln.Close() })
 	var h http.Handler
 	if r.ingests() {
 		a.secret, err = loadSecret(cfg.WebhookSecret, cfg.DatabaseURL)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		a.client = asynq.NewClientFromRedisClient(a.rdb)
 		h = ingest.NewServer(ingest.Config{
-			Secret: a.secret.value, Enqueuer: a.client, Ready: ready, Logger: log,
+			Secret: a.secret.value, Enqueuer: a.client, Ready: ready, Logger: a.log,
 			Observe: a.metrics.observeWebhook, Mount: a.mount,
 		})
 	} else {
-		h = ingest.NewProbeServer(ready, log, a.mount)
-	}
-	a.ln, err = net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+		h = ingest.NewProbeServer(ready, a.log, a.mount)
 	}
 	a.http = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
-	return a, nil
+	return nil
 }
 
 // openBroker connects to Redis, or starts the embedded in-memory broker.
@@ -245,6 +257,9 @@ func (a *app) taskFailed(ctx context.Context, t *asynq.Task, err error) {
 		return
 	}
 	a.metrics.deadLetters.Inc()
+	if aerr := a.handler.Abandon(context.WithoutCancel(ctx), t, "given up after "+strconv.Itoa(retried)+" retries"); aerr != nil {
+		a.log.Error("debit of an abandoned booking not given back", slog.String("task_id", id), slog.String("err", aerr.Error()))
+	}
 	d, kerr := keepDeadLetter(ctx, a.ledger, t, err)
 	logDeadLetter(a.log, d)
 	if kerr != nil {

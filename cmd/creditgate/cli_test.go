@@ -52,7 +52,7 @@ func TestCLICredits(t *testing.T) {
 
 			for _, bad := range []string{"0", "-3"} {
 				code, _, errOut = cli(t, db, "credits", "grant", "ada@example.com", bad)
-				require.Equal(t, 1, code, "grant %s", bad)
+				require.Equal(t, 2, code, "grant %s", bad)
 				require.Contains(t, errOut, "a grant must be at least 1")
 			}
 			code, _, errOut = cli(t, db, "credits", "grant", "ada@example.com", "lots")
@@ -174,6 +174,20 @@ func TestCLIImport(t *testing.T) {
 			require.Contains(t, out, `"balance":10`, "two identical lines are two grants, once each")
 			_, out, _ = cli(t, db, "credits", "balance", "bo@example.com", "--json")
 			require.Contains(t, out, `"balance":3`)
+
+			// Next month's file repeats a line: a new grant all the same.
+			next := filepath.Join(dir, "next.csv")
+			require.NoError(t, os.WriteFile(next, []byte("bo@example.com,3,2099-12-31\n"), 0o600))
+			code, out, errOut = cli(t, db, "credits", "import", next)
+			require.Equal(t, 0, code, errOut)
+			require.Contains(t, out, "imported 1 grants")
+			// A line added to the first file is imported; the others are not again.
+			require.NoError(t, os.WriteFile(good, []byte("ada@example.com,5,,spring pack\nada@example.com,5,,spring pack\nbo@example.com,3,2099-12-31\ncy@example.com,1\n"), 0o600))
+			code, out, _ = cli(t, db, "credits", "import", good)
+			require.Equal(t, 0, code)
+			require.Contains(t, out, "imported 1 grants (1 credits); 3 lines were already imported")
+			_, out, _ = cli(t, db, "credits", "balance", "bo@example.com", "--json")
+			require.Contains(t, out, `"balance":6`)
 		})
 	}
 }

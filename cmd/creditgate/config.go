@@ -143,7 +143,7 @@ func bindConfig(fs *flag.FlagSet, getenv env) (*config, error) {
 		if err := s.set(c, v); err != nil {
 			return nil, usagef("%s", err)
 		}
-		shown := v
+		shown := redactURL(v)
 		if isSecret(s.env) && v != "" {
 			shown = "(set)"
 		}

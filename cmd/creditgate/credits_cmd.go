@@ -26,7 +26,7 @@ type ledgerCmd struct {
 // opens the ledger and runs it.
 func runLedgerCmd(ctx context.Context, name string, c ledgerCmd, args []string, getenv env, stdout io.Writer) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	dbURL := fs.String("database-url", orDefault(getenv("DATABASE_URL"), "sqlite:creditgate.db"), "ledger: sqlite:PATH or postgres://... ($DATABASE_URL)")
+	dbURL := urlFlag(fs, "database-url", orDefault(getenv("DATABASE_URL"), "sqlite:creditgate.db"), "ledger: sqlite:PATH or postgres://... ($DATABASE_URL)")
 	if c.flags != nil {
 		c.flags(fs)
 	}
@@ -95,9 +95,12 @@ func runCredits(ctx context.Context, args []string, getenv env, stdin io.Reader,
 				fmt.Fprintf(out, "%s now spends the balance of %s\n", credits.NormalizeEmail(a[1]), credits.NormalizeEmail(a[0]))
 				return nil
 			}},
-		"import": {synopsis: "credits import FILE.csv", nargs: 1,
+		"import": {synopsis: "credits import FILE.csv [--batch NAME]", nargs: 1,
+			flags: func(fs *flag.FlagSet) {
+				fs.StringVar(&note, "batch", "", "what makes this import distinct from others (default: the file's name)")
+			},
 			do: func(ctx context.Context, l credits.Store, a []string, out io.Writer) error {
-				return importCSV(ctx, l, a[0], out, stderr)
+				return importCSV(ctx, l, a[0], note, out, stderr)
 			}},
 	}
 	c, ok := cmds[args[0]]
@@ -113,7 +116,7 @@ func grant(ctx context.Context, l credits.Store, email, amountArg, expiresArg, n
 		return usagef("AMOUNT %q is not a whole number", amountArg)
 	}
 	if amount <= 0 {
-		return fmt.Errorf("grant %d credits: a grant must be at least 1 (use 'credits adjust' to correct a balance)", amount)
+		return usagef("grant %d credits: a grant must be at least 1 (use 'credits adjust' to correct a balance)", amount)
 	}
 	var opts credits.GrantOptions
 	opts.Note = note

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -30,15 +31,20 @@ type grantLine struct {
 
 // importCSV grants every line of an email,amount[,expires,note] file. The
 // whole file is checked before anything is written; each line carries a
-// reference derived from its content, so importing the same file again
-// grants nothing twice.
-func importCSV(ctx context.Context, l credits.Store, path string, out, stderr io.Writer) error {
+// reference derived from the batch (the file's name unless --batch says)
+// and its content, so importing the same file again grants nothing twice,
+// lines added to it since are granted, and another file with the same
+// lines (next month's packs) is granted in full.
+func importCSV(ctx context.Context, l credits.Store, path, batch string, out, stderr io.Writer) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
 	defer f.Close()
-	lines, err := parseGrantFile(f)
+	if batch == "" {
+		batch = filepath.Base(path)
+	}
+	lines, err := parseGrantFile(f, batch)
 	if err != nil {
 		return fmt.Errorf("import %s: %w", path, err)
 	}
@@ -75,7 +81,7 @@ func importCSV(ctx context.Context, l credits.Store, path string, out, stderr io
 
 // parseGrantFile reads and checks every line; the error lists each bad
 // line by number.
-func parseGrantFile(r io.Reader) ([]grantLine, error) {
+func parseGrantFile(r io.Reader, batch string) ([]grantLine, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	cr.TrimLeadingSpace = true
@@ -103,7 +109,7 @@ func parseGrantFile(r io.Reader) ([]grantLine, error) {
 			bad = append(bad, fmt.Sprintf("line %d: %s", line, err))
 			continue
 		}
-		key := strings.Join([]string{g.email, strconv.FormatInt(g.amount, 10), fmtExpiry(g.expiry), g.note}, "\x00")
+		key := strings.Join([]string{batch, g.email, strconv.FormatInt(g.amount, 10), fmtExpiry(g.expiry), g.note}, "\x00")
 		seen[key]++
 		sum := sha256.Sum256([]byte(key + "\x00" + strconv.Itoa(seen[key])))
 		g.ref = "import:" + hex.EncodeToString(sum[:16])

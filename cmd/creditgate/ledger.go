@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/url"
 	"strings"
@@ -22,7 +23,7 @@ func openLedger(ctx context.Context, dbURL string) (credits.Store, error) {
 		}
 		return s, nil
 	case strings.HasPrefix(dbURL, "sqlite:"):
-		s, err := sqlite.Open(ctx, strings.TrimPrefix(dbURL, "sqlite:"))
+		s, err := sqlite.Open(ctx, sqlitePath(dbURL))
 		if err != nil {
 			return nil, fmt.Errorf("open ledger %s: %w", dbURL, err)
 		}
@@ -39,14 +40,48 @@ func sqlitePath(dbURL string) string {
 	return ""
 }
 
-// redactURL hides a URL's password so it can be printed and logged.
+// redactURL hides a URL's password, in its user part or as a password
+// query parameter, so it can be printed and logged. A URL that does not
+// parse is not printed at all: it might hold a password unmasked.
 func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if raw == "" || !strings.Contains(raw, "://") {
+		return raw // sqlite:PATH, a bare path
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	q := u.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
+			u.RawQuery = q.Encode()
+		}
 	}
 	return u.String()
+}
+
+// urlValue is a flag holding a URL that --help shows with its password
+// masked.
+type urlValue struct{ v string }
+
+func (u *urlValue) String() string {
+	if u == nil {
+		return ""
+	}
+	return redactURL(u.v)
+}
+
+func (u *urlValue) Set(v string) error { u.v = v; return nil }
+
+// urlFlag defines a URL flag on fs whose default is value.
+func urlFlag(fs *flag.FlagSet, name, value, usage string) *string {
+	u := &urlValue{v: value}
+	fs.Var(u, name, usage)
+	return &u.v
 }
