@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/creditgate/creditgate/calapi"
+	"github.com/creditgate/creditgate/worker"
+	"github.com/creditgate/creditgate/worker/workertest"
 )
 
 const adminToken = "admin-token-never-logged"
@@ -170,4 +172,36 @@ func TestFinalAttempt(t *testing.T) {
 	require.False(t, finalAttempt(3, 20, io.ErrUnexpectedEOF))
 	require.True(t, finalAttempt(20, 20, io.ErrUnexpectedEOF))
 	require.False(t, finalAttempt(20, 20, limited), "rate limiting is never a final failure")
+}
+
+func TestDeadLettersOnlyInAsynqArchiveAreListedAndReplayed(t *testing.T) {
+	t.Parallel()
+	redisURL, db := workertest.RedisURL(t), dbURL(t, "sqlite")
+	opt, err := asynq.ParseRedisURI(redisURL)
+	require.NoError(t, err)
+	client := asynq.NewClient(opt)
+	t.Cleanup(func() { _ = client.Close() })
+	task, err := worker.NewBookingTask(worker.BookingTask{Trigger: calapi.TriggerBookingRequested, UID: "archived-only"})
+	require.NoError(t, err)
+	info, err := client.Enqueue(task)
+	require.NoError(t, err)
+	in := inspectorFor(t, redisURL)
+	// Archived while the database was down: no copy was kept.
+	require.NoError(t, in.ArchiveTask(worker.Queue, info.ID))
+	vars := map[string]string{"DATABASE_URL": db, "REDIS_URL": redisURL}
+
+	code, out, errOut := cliEnv(t, vars, "dlq", "list")
+	require.Equal(t, 0, code, errOut)
+	require.Contains(t, out, info.ID)
+	require.Contains(t, out, "only in asynq's archive")
+	code, out, _ = cli(t, db, "dlq", "list")
+	require.Equal(t, 0, code)
+	require.NotContains(t, out, info.ID, "without Redis only the database copies are known")
+
+	code, out, errOut = cliEnv(t, vars, "dlq", "replay", "--all")
+	require.Equal(t, 0, code, out+errOut)
+	require.Contains(t, out, "no database copy")
+	got, err := in.GetTaskInfo(worker.Queue, info.ID)
+	require.NoError(t, err)
+	require.Equal(t, asynq.TaskStatePending, got.State)
 }

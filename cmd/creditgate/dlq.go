@@ -77,6 +77,13 @@ type replayer struct {
 // back to pending; one asynq has dropped is enqueued again from the copy.
 func (r replayer) replay(ctx context.Context, id string) (string, error) {
 	d, err := r.store.GetDeadLetter(ctx, id)
+	if errors.Is(err, credits.ErrNotFound) {
+		// Archived while the database was unreachable: no copy, but
+		// asynq's archive still holds it.
+		if rerr := r.inspector.RunTask(worker.Queue, id); rerr == nil {
+			return "archived task run again (it had no database copy)", nil
+		}
+	}
 	if err != nil {
 		return "", fmt.Errorf("replay %s: %w", id, err)
 	}
@@ -126,9 +133,9 @@ func runDLQ(ctx context.Context, args []string, getenv env, stdout io.Writer) er
 	defer l.Close()
 	switch {
 	case sub == "list" && len(pos) == 0:
-		ds, err := l.DeadLetters(ctx, !*all)
+		ds, err := deadLetters(ctx, l, *redisURL, !*all)
 		if err != nil {
-			return fmt.Errorf("list dead letters: %w", err)
+			return err
 		}
 		return printDeadLetters(stdout, ds, *asJSON)
 	case sub == "show" && len(pos) == 1:
@@ -155,9 +162,9 @@ func replayCmd(ctx context.Context, l credits.Store, redisURL string, ids []stri
 	defer rdb.Close()
 	r := replayer{store: l, inspector: asynq.NewInspectorFromRedisClient(rdb), client: asynq.NewClientFromRedisClient(rdb)}
 	if all {
-		ds, err := l.DeadLetters(ctx, true)
+		ds, err := deadLetters(ctx, l, redisURL, true)
 		if err != nil {
-			return fmt.Errorf("list dead letters: %w", err)
+			return err
 		}
 		for _, d := range ds {
 			ids = append(ids, d.ID)
@@ -178,6 +185,49 @@ func replayCmd(ctx context.Context, l credits.Store, redisURL string, ids []stri
 	}
 	fmt.Fprintf(out, "%d replayed\n", len(ids))
 	return nil
+}
+
+// deadLetters lists the database's dead letters and, when Redis is given,
+// the tasks in asynq's archive that have no database copy (archived while
+// the database was down, which is often why they died).
+func deadLetters(ctx context.Context, l deadLetterStore, redisURL string, pending bool) ([]credits.DeadLetter, error) {
+	ds, err := l.DeadLetters(ctx, pending)
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	if redisURL == "" {
+		return ds, nil
+	}
+	opt, err := asynq.ParseRedisURI(redisURL)
+	if err != nil {
+		return nil, usagef("REDIS_URL: %s", err)
+	}
+	in := asynq.NewInspector(opt)
+	defer in.Close()
+	archived, err := in.ListArchivedTasks(worker.Queue, asynq.PageSize(1000))
+	if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return nil, fmt.Errorf("list asynq's archive: %w", err)
+	}
+	known := map[string]bool{}
+	for _, d := range ds {
+		known[d.ID] = true
+	}
+	for _, t := range archived {
+		if known[t.ID] {
+			continue
+		}
+		if _, err := l.GetDeadLetter(ctx, t.ID); err == nil {
+			continue // copied, and replayed since
+		}
+		d := credits.DeadLetter{ID: t.ID, Queue: t.Queue, Type: t.Type, Payload: t.Payload,
+			Error: t.LastErr + " (only in asynq's archive)", Retried: t.Retried, FailedAt: t.LastFailedAt}
+		var bt worker.BookingTask
+		if json.Unmarshal(t.Payload, &bt) == nil {
+			d.BookingUID = bt.UID
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
 }
 
 type deadLetterJSON struct {
