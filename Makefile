@@ -1,5 +1,5 @@
 # creditgate — common tasks. `make help` lists them.
-.PHONY: help test test-short lint fuzz run demo build
+.PHONY: help test test-short lint fuzz run demo build bench
 
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
@@ -24,6 +24,13 @@ lint: ## gofmt and go vet
 fuzz: ## a short run of every fuzz target
 	go test -run='^$$' -fuzz=FuzzDecodeWebhook -fuzztime=30s ./calapi
 	go test -run='^$$' -fuzz=FuzzVerifySignature -fuzztime=30s ./calapi
+
+# The bench flushes the Redis database it measures in: keep it apart from
+# database 0 (people's) and from the low numbers tests lease first.
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+bench: ## creditgate against raw asynq on the local Redis and PostgreSQL (docs/performance.md); BENCH_FLAGS=--json
+	REDIS_URL=$(BENCH_REDIS_URL) DATABASE_URL=$(TEST_DATABASE_URL) go run ./cmd/creditgate bench $(BENCH_FLAGS)
 
 demo: ## the whole flow on this machine, no set-up
 	go run ./cmd/creditgate demo

@@ -56,6 +56,7 @@ Usage:
   creditgate dlq list [--json] [--all] | dlq show ID | dlq replay ID|--all
   creditgate migrate                    bring the ledger schema up to this version (before a roll-out)
   creditgate healthcheck [--url URL]      probe /healthz (container health checks)
+  creditgate bench [--count N] [--rate R] [--json]   measure creditgate against raw asynq (needs REDIS_URL)
 
 Configuration comes from environment variables, each with a flag of the same
 meaning (run 'creditgate serve --help' to list them).
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout
 		return runMigrate(ctx, rest, getenv, stdout)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, getenv, stdout)
+	case "bench":
+		return runBench(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

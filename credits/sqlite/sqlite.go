@@ -142,15 +142,17 @@ func openDB(dsn string) (*db, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	if memory {
-		return &db{w: w, r: w}, nil
+		return newDB(w, w), nil
 	}
 	r, err := sql.Open("sqlite", path+"?"+withPragmas(query, "query_only(1)").Encode())
 	if err != nil {
 		_ = w.Close()
 		return nil, err
 	}
+	// Readers stay open: each holds the ledger's prepared statements.
 	r.SetMaxOpenConns(max(4, runtime.NumCPU()))
-	return &db{w: w, r: r}, nil
+	r.SetMaxIdleConns(max(4, runtime.NumCPU()))
+	return newDB(w, r), nil
 }
 
 // withPragmas adds to the caller's query the pragmas every connection needs.

@@ -57,8 +57,8 @@ func (l *Ledger) SaveBooking(ctx context.Context, b credits.Booking) error {
 		return fmt.Errorf("save booking: empty uid: %w", credits.ErrInvalid)
 	}
 	start := truncate(b.StartTime)
-	err := l.write(ctx, func(q Querier, now time.Time) error {
-		return q.Exec(ctx, qSaveBooking, b.UID, credits.NormalizeEmail(b.Email), b.EventTypeID, b.Cost,
+	err := l.writeOne(ctx, func(now time.Time) error {
+		return l.db.Exec(ctx, qSaveBooking, b.UID, credits.NormalizeEmail(b.Email), b.EventTypeID, b.Cost,
 			b.SeenPending, b.Decision, b.Reason, l.timeArg(start), l.d.Time(now))
 	})
 	if err != nil {

@@ -42,7 +42,8 @@ type Rows interface {
 }
 
 // DB is a database the ledger runs on. Its Querier methods run outside any
-// transaction (reads of committed data).
+// transaction: reads of committed data, and writes of one statement that
+// need no transaction around them (Exec, on the connection writes go to).
 type DB interface {
 	Querier
 	// WriteTx runs fn in a transaction, committed when fn returns nil and

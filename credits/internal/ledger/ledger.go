@@ -65,6 +65,22 @@ func (l *Ledger) write(ctx context.Context, fn func(q Querier, now time.Time) er
 	}
 }
 
+// writeOne runs fn, a single statement on DB's own Exec, again after an
+// ErrConflict. One statement is atomic by itself: wrapping it in WriteTx
+// only adds BEGIN and COMMIT, two more round trips to PostgreSQL on every
+// decision (see docs/performance.md).
+func (l *Ledger) writeOne(ctx context.Context, fn func(now time.Time) error) error {
+	for attempt := 1; ; attempt++ {
+		err := fn(l.clock())
+		if err == nil || !errors.Is(err, ErrConflict) || attempt == maxAttempts {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
 // clock is the injected time, at the precision both databases keep.
 func (l *Ledger) clock() time.Time {
 	return l.now().UTC().Truncate(time.Microsecond)
