@@ -71,12 +71,21 @@ func setupWithVars(t testing.TB, backend string, env map[string]string) (*testBu
 		// Off unless a test turns it on: a round racing a test's own
 		// webhook would make its acknowledgement a duplicate.
 		"CREDITGATE_RECONCILE_INTERVAL": "0",
+		// Cal.com's real budget (100 a minute, a burst of 10) would hold a
+		// test's dozen calls back for seconds; TestRateLimit* test it.
+		"CALCOM_RATE_LIMIT": "100000",
 	}
 	for k, v := range env {
 		vars[k] = v
 	}
 	b := &testBundle{fake: fake, stderr: &syncBuffer{}, stdout: &syncBuffer{}, backend: backend}
 	b.base = startRun(t, []string{"serve"}, vars, b.stdout, b.stderr)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs := b.stderr.String()
+			t.Logf("creditgate's last logs:\n%s", logs[max(0, len(logs)-4000):])
+		}
+	})
 	l, err := openLedger(context.Background(), vars["DATABASE_URL"])
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })

@@ -43,6 +43,7 @@ func (b *testBundle) roleVars(redisURL, ledgerURL string) map[string]string {
 		"CALCOM_API_KEY":                testAPIKey,
 		"CALCOM_WEBHOOK_SECRET":         testSecret,
 		"CREDITGATE_RECONCILE_INTERVAL": "0",
+		"CALCOM_RATE_LIMIT":             "100000", // not what these tests are about
 	}
 }
 
