@@ -17,9 +17,11 @@ test: ## the full suite against the local Redis and PostgreSQL (what CI runs)
 test-short: ## the suite with the embedded broker and SQLite only
 	env -u TEST_REDIS_URL -u TEST_DATABASE_URL go test -count=1 ./...
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and golangci-lint (.golangci.yml) when it is installed
 	test -z "$$(gofmt -l .)" || (gofmt -l . && false)
 	go vet ./...
+	@if command -v golangci-lint >/dev/null; then golangci-lint run ./...; \
+	else echo "golangci-lint not installed: go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0"; fi
 
 fuzz: ## a short run of every fuzz target
 	go test -run='^$$' -fuzz=FuzzDecodeWebhook -fuzztime=30s ./calapi

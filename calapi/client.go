@@ -162,7 +162,7 @@ func noRedirectUnlessGet(_ *http.Request, via []*http.Request) error {
 // caller's queue waits out the delay without holding a worker.
 func checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
 	if ctx.Err() != nil {
-		return false, nil
+		return false, nil //nolint:nilerr // the caller's context ended: stop, and let the request's own error stand
 	}
 	if err != nil {
 		return !errors.Is(err, errLimited) && retryableNetError(err), nil

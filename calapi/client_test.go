@@ -383,7 +383,7 @@ func TestRequestErrorHidesQuery(t *testing.T) {
 	require.Equal(t, "/v1/bookings/7", reqErr.Path)
 	require.NotContains(t, err.Error(), testKey)
 	require.NotContains(t, err.Error(), "apiKey")
-	for e := error(err); e != nil; e = errors.Unwrap(e) {
+	for e := err; e != nil; e = errors.Unwrap(e) {
 		require.NotContains(t, e.Error(), testKey)
 	}
 }

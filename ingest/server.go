@@ -5,6 +5,7 @@ package ingest
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -74,7 +75,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		code := http.StatusInternalServerError
 		msg := http.StatusText(code)
-		if he, ok := err.(*echo.HTTPError); ok {
+		if he := (*echo.HTTPError)(nil); errors.As(err, &he) {
 			code = he.Code
 			if m, ok := he.Message.(string); ok {
 				msg = m

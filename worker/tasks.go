@@ -123,7 +123,7 @@ func NewBookingTask(bt BookingTask) (*asynq.Task, error) {
 func parseBookingTask(t *asynq.Task) (BookingTask, error) {
 	var bt BookingTask
 	if err := json.Unmarshal(t.Payload(), &bt); err != nil {
-		return bt, fmt.Errorf("decode %s task: %v: %w", t.Type(), err, asynq.SkipRetry)
+		return bt, fmt.Errorf("decode %s task: %w: %w", t.Type(), err, asynq.SkipRetry)
 	}
 	if bt.UID == "" {
 		return bt, fmt.Errorf("decode %s task: empty uid: %w", t.Type(), asynq.SkipRetry)

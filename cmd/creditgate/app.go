@@ -90,7 +90,7 @@ func (a *app) open(ctx context.Context) error {
 	}
 	// Listen before a secret is generated: a start that fails here must
 	// not keep a secret nobody was shown.
-	ln, err := net.Listen("tcp", cfg.Listen)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}

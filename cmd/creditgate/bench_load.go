@@ -122,7 +122,7 @@ func (b *bench) post(ctx context.Context, url string, body []byte) (time.Duratio
 		return 0, err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	d := time.Since(start)
 	if resp.StatusCode != http.StatusAccepted {
 		return d, fmt.Errorf("webhook answered %s", resp.Status)

@@ -46,7 +46,7 @@ func (b *bench) ingestThroughput(ctx context.Context) (enq, ing phaseResult, err
 	if err != nil {
 		return enq, ing, err
 	}
-	defer p.stop()
+	defer func() { _ = p.stop() }()
 	url := p.base() + "/webhooks/calcom"
 	rdb := b.newRedis()
 	defer rdb.Close()
@@ -231,7 +231,7 @@ func (b *bench) decisions(ctx context.Context, be *benchBackend) (phaseResult, e
 	if err != nil {
 		return phaseResult{}, err
 	}
-	defer p.stop()
+	defer func() { _ = p.stop() }()
 	cpu := p.cpu()
 	if err := arr.wait(ctx, len(bks)); err != nil {
 		return phaseResult{}, fmt.Errorf("bench: decisions (%s): %w%s", be.name, err, p.logTail())
@@ -302,7 +302,7 @@ func (b *bench) endToEnd(ctx context.Context, be *benchBackend, rate float64, ph
 	if err != nil {
 		return phaseResult{}, err
 	}
-	defer p.stop()
+	defer func() { _ = p.stop() }()
 	url := p.base() + "/webhooks/calcom"
 	for _, bk := range warm {
 		if _, err := b.post(ctx, url, bk.body); err != nil {

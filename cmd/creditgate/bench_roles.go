@@ -65,7 +65,7 @@ func (c childRoles) start(ctx context.Context, r role, vars map[string]string) (
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	cmd := exec.Command(c.binary, string(r))
+	cmd := exec.Command(c.binary, string(r)) //nolint:noctx // stopped with SIGTERM and a wait, not killed by a context
 	for _, k := range passedEnv {
 		if v := c.getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)
@@ -79,11 +79,11 @@ func (c childRoles) start(ctx context.Context, r role, vars map[string]string) (
 	cmd.SysProcAttr = childProcAttr()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return nil, fmt.Errorf("bench: start creditgate %s: %w", r, err)
 	}
 	p := &child{role: r, cmd: cmd, log: logf, done: make(chan struct{})}
@@ -106,7 +106,7 @@ func (c childRoles) start(ctx context.Context, r role, vars map[string]string) (
 	case p.addr = <-addr:
 		return p, nil
 	case <-p.done:
-		err = fmt.Errorf("bench: creditgate %s exited before listening: %v%s", r, p.err, p.logTail())
+		err = fmt.Errorf("bench: creditgate %s exited before listening: %w%s", r, p.err, p.logTail())
 	case <-time.After(startTimeout):
 		err = fmt.Errorf("bench: creditgate %s did not start within %s%s", r, startTimeout, p.logTail())
 	case <-ctx.Done():

@@ -110,7 +110,7 @@ func TestCLIGrantWithExpiry(t *testing.T) {
 	require.NotNil(t, hist[0].ExpiresAt)
 	require.Equal(t, "2099-04-01T00:00:00Z", hist[0].ExpiresAt.UTC().Format("2006-01-02T15:04:05Z07:00"))
 
-	code, out, _ = cli(t, db, "credits", "grant", "ada@example.com", "4", "--expires", "2001-01-01")
+	code, _, _ = cli(t, db, "credits", "grant", "ada@example.com", "4", "--expires", "2001-01-01")
 	require.Equal(t, 0, code)
 	code, out, _ = cli(t, db, "credits", "balance", "ada@example.com", "--json")
 	require.Equal(t, 0, code)

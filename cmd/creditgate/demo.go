@@ -98,7 +98,12 @@ func runDemo(ctx context.Context, args []string, getenv env, stdout, stderr io.W
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.run(runCtx) }()
-	defer func() { stop(); <-done }()
+	defer func() {
+		stop()
+		if err := <-done; err != nil {
+			fmt.Fprintf(stderr, "demo: %s\n", err)
+		}
+	}()
 
 	if err := seedDemo(ctx, a.ledger); err != nil {
 		return err
@@ -160,7 +165,7 @@ func playDemoStep(ctx context.Context, fake *calapitest.Server, url, secret stri
 		Status string `json:"status"`
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&ack)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode >= 300 {
 		return "", fmt.Errorf("webhook answered %s", resp.Status)
 	}
