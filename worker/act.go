@@ -181,7 +181,7 @@ func (h *Handler) rescheduled(ctx context.Context, bt BookingTask) error {
 	if bt.RescheduleUID == "" {
 		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeNothing, Reason: "reschedule names no earlier booking"})
 	}
-	moved, err := h.move(ctx, bt.RescheduleUID, bt.UID)
+	moved, err := h.carryOver(ctx, bt)
 	if err != nil {
 		return err
 	}
@@ -189,12 +189,20 @@ func (h *Handler) rescheduled(ctx context.Context, bt BookingTask) error {
 		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeNothing,
 			Reason: "earlier booking " + bt.RescheduleUID + " was not debited"})
 	}
-	return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeMoved,
-		Reason: "rescheduled from " + bt.RescheduleUID + ": debit carried over"})
+	return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeMoved, Reason: carriedOver(bt)})
 }
 
-// move carries a live debit from oldUID to newUID; false when oldUID had none.
-func (h *Handler) move(ctx context.Context, oldUID, newUID string) (bool, error) {
+func carriedOver(bt BookingTask) string {
+	return "rescheduled from " + bt.RescheduleUID + ": debit carried over"
+}
+
+// carryOver moves the live debit of the booking bt reschedules to bt's
+// uid; false when bt reschedules nothing or that booking had no debit.
+func (h *Handler) carryOver(ctx context.Context, bt BookingTask) (bool, error) {
+	if bt.RescheduleUID == "" {
+		return false, nil
+	}
+	oldUID, newUID := bt.RescheduleUID, bt.UID
 	_, err := h.cfg.Ledger.Move(ctx, oldUID, newUID, "rescheduled from "+oldUID+" to "+newUID)
 	switch {
 	case errors.Is(err, credits.ErrNotFound):

@@ -41,18 +41,13 @@ func (h *Handler) requested(ctx context.Context, bt BookingTask) error {
 		return err
 	}
 
-	if bt.RescheduleUID != "" {
-		moved, err := h.move(ctx, bt.RescheduleUID, bt.UID)
-		if err != nil {
-			return err
+	if moved, err := h.carryOver(ctx, bt); err != nil {
+		return err
+	} else if moved {
+		if err := h.confirm(ctx, bt, rec); err != nil {
+			return settled(err)
 		}
-		if moved {
-			if err := h.confirm(ctx, bt, rec); err != nil {
-				return settled(err)
-			}
-			return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeConfirmed,
-				Reason: "rescheduled from " + bt.RescheduleUID + ": debit carried over"})
-		}
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeConfirmed, Reason: carriedOver(bt)})
 	}
 
 	cost, err := h.cost(ctx, bt.EventTypeID)
@@ -131,15 +126,10 @@ func (h *Handler) accepted(ctx context.Context, bt BookingTask, rec credits.Book
 	} else if !errors.Is(err, credits.ErrNotFound) {
 		return fmt.Errorf("live debit %s: %w", bt.UID, err)
 	}
-	if bt.RescheduleUID != "" {
-		moved, err := h.move(ctx, bt.RescheduleUID, bt.UID)
-		if err != nil {
-			return err
-		}
-		if moved {
-			return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeMoved,
-				Reason: "rescheduled from " + bt.RescheduleUID + ": debit carried over"})
-		}
+	if moved, err := h.carryOver(ctx, bt); err != nil {
+		return err
+	} else if moved {
+		return h.decided(ctx, bt, rec, Decision{Outcome: OutcomeMoved, Reason: carriedOver(bt)})
 	}
 	cost, err := h.cost(ctx, bt.EventTypeID)
 	if err != nil {

@@ -59,9 +59,7 @@ func (a *app) mountAdminAPI(g *echo.Group) {
 	if a.ledger == nil {
 		return
 	}
-	r := replayer{store: a.ledger, inspector: asynq.NewInspectorFromRedisClient(a.rdb),
-		client: asynq.NewClientFromRedisClient(a.rdb)}
-	a.closers = append(a.closers, func() { _ = r.client.Close() })
+	r := replayer{store: a.ledger, inspector: a.inspector, client: a.client}
 	g.GET("/api/dead-letters", func(c echo.Context) error {
 		ds, err := a.ledger.DeadLetters(c.Request().Context(), c.QueryParam("all") != "true")
 		if err != nil {

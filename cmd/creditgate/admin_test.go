@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,14 +154,6 @@ func inspectorFor(t *testing.T, redisURL string) *asynq.Inspector {
 	in := asynq.NewInspector(opt)
 	t.Cleanup(func() { _ = in.Close() })
 	return in
-}
-
-// cliEnv runs one creditgate command with the given environment.
-func cliEnv(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
-	t.Helper()
-	var stdout, stderr strings.Builder
-	err := run(context.Background(), args, func(k string) string { return vars[k] }, strings.NewReader(""), &stdout, &stderr)
-	return exitCode(err, &stderr), stdout.String(), stderr.String()
 }
 
 func TestFinalAttempt(t *testing.T) {

@@ -37,16 +37,17 @@ func (r role) decides() bool { return r == roleServe || r == roleWorker }
 
 // app is one running creditgate process.
 type app struct {
-	cfg      *config
-	role     role
-	log      *slog.Logger
-	embedded *miniredis.Miniredis
-	redisURL string // the broker's URL, embedded or not
-	rdb      *redis.Client
-	ledger   credits.Store
-	client   *asynq.Client
-	server   *asynq.Server
-	handler  *worker.Handler
+	cfg       *config
+	role      role
+	log       *slog.Logger
+	embedded  *miniredis.Miniredis
+	redisURL  string // the broker's URL, embedded or not
+	rdb       *redis.Client
+	ledger    credits.Store
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	server    *asynq.Server
+	handler   *worker.Handler
 	// reconciler lists bookings pending at Cal.com; nil in shadow mode.
 	reconciler *worker.Reconciler
 	ln         net.Listener
@@ -102,7 +103,6 @@ func (a *app) open(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		a.client = asynq.NewClientFromRedisClient(a.rdb)
 		h = ingest.NewServer(ingest.Config{
 			Secret: a.secret.value, Enqueuer: a.client, Ready: ready, Logger: a.log,
 			Observe: a.metrics.observeWebhook, Mount: a.mount,
@@ -145,6 +145,10 @@ func (a *app) openBroker(ctx context.Context) error {
 	}
 	a.rdb = redis.NewClient(opt)
 	a.closers = append(a.closers, func() { _ = a.rdb.Close() })
+	// One asynq client and inspector on the one connection pool, for
+	// every part of the process that enqueues or looks at tasks.
+	a.client = asynq.NewClientFromRedisClient(a.rdb)
+	a.inspector = asynq.NewInspectorFromRedisClient(a.rdb)
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := a.rdb.Ping(pctx).Err(); err != nil {
@@ -212,14 +216,12 @@ func (a *app) newWorker() error {
 	var decider worker.CalAPI // a nil calClient must stay a nil interface: shadow mode
 	if cal != nil {
 		decider = cal
-		q := asynq.NewClientFromRedisClient(a.rdb)
-		a.closers = append(a.closers, func() { _ = q.Close() })
-		a.reconciler = worker.NewReconciler(cal, q, a.log)
+		a.reconciler = worker.NewReconciler(cal, a.client, a.log)
 	}
 	a.handler = worker.New(worker.Config{
 		Ledger: meteredLedger{Store: a.ledger, m: a.metrics}, Cal: decider, DefaultCost: a.cfg.DefaultCost,
 		LateCancelWindow: a.cfg.LateCancelWindow, Logger: a.log,
-		Tasks: asynq.NewInspectorFromRedisClient(a.rdb),
+		Tasks: a.inspector,
 		Observe: func(d worker.Decision) {
 			a.metrics.observeDecision(d)
 			if a.observe != nil {
@@ -241,7 +243,7 @@ func (a *app) newWorker() error {
 		LogLevel:                 asynq.WarnLevel,
 		ErrorHandler:             asynq.ErrorHandlerFunc(a.taskFailed),
 	})
-	a.metrics.reg.MustRegister(newQueueCollector(asynq.NewInspectorFromRedisClient(a.rdb)))
+	a.metrics.reg.MustRegister(newQueueCollector(a.inspector))
 	return nil
 }
 
@@ -318,10 +320,6 @@ func (a *app) run(ctx context.Context) error {
 
 // close releases everything, newest first.
 func (a *app) close() {
-	if a.client != nil {
-		_ = a.client.Close()
-		a.client = nil
-	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -16,15 +15,15 @@ import (
 // code, stdout and stderr.
 func cli(t *testing.T, dbURL string, args ...string) (int, string, string) {
 	t.Helper()
-	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), args, func(k string) string {
-		if k == "DATABASE_URL" {
-			return dbURL
-		}
-		return ""
-	}, strings.NewReader(""), &stdout, &stderr)
-	code := exitCode(err, &stderr)
-	return code, stdout.String(), stderr.String()
+	return cliEnv(t, map[string]string{"DATABASE_URL": dbURL}, args...)
+}
+
+// cliEnv runs one creditgate command with the given environment.
+func cliEnv(t *testing.T, vars map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	err := run(context.Background(), args, func(k string) string { return vars[k] }, strings.NewReader(""), &stdout, &stderr)
+	return exitCode(err, &stderr), stdout.String(), stderr.String()
 }
 
 func TestCLICredits(t *testing.T) {

@@ -26,7 +26,7 @@ type ledgerCmd struct {
 // opens the ledger and runs it.
 func runLedgerCmd(ctx context.Context, name string, c ledgerCmd, args []string, getenv env, stdout io.Writer) error {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	dbURL := urlFlag(fs, "database-url", orDefault(getenv("DATABASE_URL"), "sqlite:creditgate.db"), "ledger: sqlite:PATH or postgres://... ($DATABASE_URL)")
+	dbURL := databaseFlag(fs, getenv)
 	if c.flags != nil {
 		c.flags(fs)
 	}

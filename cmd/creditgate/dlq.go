@@ -114,7 +114,7 @@ func runDLQ(ctx context.Context, args []string, getenv env, stdout io.Writer) er
 	}
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
-	dbURL := urlFlag(fs, "database-url", orDefault(getenv("DATABASE_URL"), "sqlite:creditgate.db"), "ledger ($DATABASE_URL)")
+	dbURL := databaseFlag(fs, getenv)
 	redisURL := urlFlag(fs, "redis-url", getenv("REDIS_URL"), "Redis ($REDIS_URL)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	all := fs.Bool("all", false, "list: include replayed ones; replay: every waiting dead letter")

@@ -214,12 +214,18 @@ func (b *testBundle) entries(t *testing.T, email string, kind credits.Kind) int 
 
 func waitFor(t testing.TB, d time.Duration, cond func() bool, what string) {
 	t.Helper()
+	poll(t, d, 5*time.Millisecond, cond, what)
+}
+
+// poll asks cond every interval until it holds, failing the test after d.
+func poll(t testing.TB, d, interval time.Duration, cond func() bool, what string) {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %s waiting for %s", d, what)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 

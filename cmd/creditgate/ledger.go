@@ -79,6 +79,13 @@ func (u *urlValue) String() string {
 
 func (u *urlValue) Set(v string) error { u.v = v; return nil }
 
+// databaseFlag defines --database-url on fs, defaulting to DATABASE_URL or
+// the contract's sqlite:creditgate.db: the ledger every command opens.
+func databaseFlag(fs *flag.FlagSet, getenv env) *string {
+	return urlFlag(fs, "database-url", orDefault(getenv("DATABASE_URL"), "sqlite:creditgate.db"),
+		"ledger: sqlite:PATH or postgres://... ($DATABASE_URL)")
+}
+
 // urlFlag defines a URL flag on fs whose default is value.
 func urlFlag(fs *flag.FlagSet, name, value, usage string) *string {
 	u := &urlValue{v: value}

@@ -24,7 +24,7 @@ type migrator interface {
 // database migrated by a newer creditgate is refused and left untouched.
 func runMigrate(ctx context.Context, args []string, getenv env, stdout io.Writer) error {
 	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	dbURL := urlFlag(fs, "database-url", orDefault(getenv("DATABASE_URL"), "sqlite:creditgate.db"), "ledger: sqlite:PATH or postgres://... ($DATABASE_URL)")
+	dbURL := databaseFlag(fs, getenv)
 	pos, err := parseArgs(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		helpFor(fs, stdout, "migrate [--database-url URL]")

@@ -187,13 +187,7 @@ func startCreditgate(t testing.TB, bin, role string, vars map[string]string) *cr
 // more that would otherwise keep a core busy asking.
 func waitSlowly(t testing.TB, d time.Duration, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	poll(t, d, 100*time.Millisecond, cond, what)
 }
 
 // getStatus is the status of GET url, or 0 when it could not be asked.

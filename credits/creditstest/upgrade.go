@@ -50,6 +50,19 @@ func Upgrade(t *testing.T, dsn string, openOld, open OpenDSN) {
 	require.Equal(t, 1, got.Replays)
 	got.ReplayedAt, got.Replays = nil, 0
 	require.Equal(t, d, got)
+
+	// The database is now at the current version, which the older
+	// binary refuses.
+	versioned, ok := s.(interface {
+		SchemaVersion(context.Context) (int, error)
+		LatestSchemaVersion() int
+	})
+	require.True(t, ok, "a backend reports its schema version")
+	v, err := versioned.SchemaVersion(ctx)
+	require.NoError(t, err)
+	require.Equal(t, versioned.LatestSchemaVersion(), v)
+	_, err = openOld(ctx, dsn)
+	require.ErrorIs(t, err, credits.ErrSchemaTooNew)
 }
 
 // fillOld uses every kind of record the first schema keeps.

@@ -125,16 +125,6 @@ func TestUpgradeFromV1(t *testing.T) {
 		return s, nil
 	}
 	creditstest.Upgrade(t, path, openV1, openDSN)
-
-	s, err := sqlite.Open(t.Context(), path)
-	require.NoError(t, err)
-	defer s.Close()
-	v, err := s.SchemaVersion(t.Context())
-	require.NoError(t, err)
-	require.Equal(t, s.LatestSchemaVersion(), v)
-	require.GreaterOrEqual(t, v, 2)
-	_, err = sqlite.Open(t.Context(), path, sqlite.WithSchemaVersion(1))
-	require.ErrorIs(t, err, credits.ErrSchemaTooNew)
 }
 
 func TestEntriesAppendOnly(t *testing.T) {
